@@ -1,0 +1,101 @@
+/*
+ * poller.c — backend choice and the dispatch of lk_poller_* calls to the backend's ops.
+ * Argument checks shared by both backends live here so they answer bad input identically.
+ */
+#include "poller_impl.h"
+
+#include "lk_clock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *lk_backend_name(lk_backend b) {
+    switch (b) {
+    case LK_BACKEND_EPOLL: return "epoll";
+    case LK_BACKEND_IO_URING: return "io_uring";
+    case LK_BACKEND_AUTO: return "auto";
+    }
+    return "unknown";
+}
+
+/* An override value, if set, replaces the requested backend. -EINVAL for an unknown value. */
+static int apply_override(lk_backend *requested, const char *v) {
+    if (v == NULL || *v == '\0') return 0;
+    if (strcmp(v, "epoll") == 0) *requested = LK_BACKEND_EPOLL;
+    else if (strcmp(v, "io_uring") == 0 || strcmp(v, "uring") == 0) *requested = LK_BACKEND_IO_URING;
+    else if (strcmp(v, "auto") == 0) *requested = LK_BACKEND_AUTO;
+    else return -EINVAL;
+    return 0;
+}
+
+int lk_poller_create(lk_poller **out, lk_backend requested, int wake_fd) {
+    return lk_poller_create_for_testing(out, requested, wake_fd, getenv("LOOPKIT_BACKEND"));
+}
+
+int lk_poller_create_for_testing(lk_poller **out, lk_backend requested, int wake_fd, const char *override) {
+    if (requested != LK_BACKEND_AUTO && requested != LK_BACKEND_EPOLL && requested != LK_BACKEND_IO_URING)
+        return -EINVAL;
+    if (wake_fd < 0) return -EBADF;
+    int rc = apply_override(&requested, override);
+    if (rc != 0) return rc;
+    if (requested == LK_BACKEND_EPOLL) return lk__poller_epoll_create(out, wake_fd);
+    rc = lk__poller_uring_create(out, wake_fd);
+    if (rc == 0 || requested == LK_BACKEND_IO_URING) return rc;
+    /* AUTO: io_uring was refused (ENOSYS, EPERM, EINVAL on an old kernel, ENOMEM under memlock limits). */
+    return lk__poller_epoll_create(out, wake_fd);
+}
+
+void lk_poller_destroy(lk_poller *p) {
+    if (p != NULL) p->ops->destroy(p);
+}
+
+lk_backend lk_poller_backend(const lk_poller *p) { return p->backend; }
+
+int lk__poller_check_new_fd(const lk_poller *p, int fd) {
+    if (fd < 0 || fcntl(fd, F_GETFD) < 0) return -EBADF;
+    if (fd == p->wake_fd) return -EEXIST;
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -EBADF;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) return -EPERM;
+    return 0;
+}
+
+int lk_poller_add(lk_poller *p, int fd, uint32_t events) {
+    if ((events & ~(uint32_t)LK_POLL_ALL) != 0) return -EINVAL;
+    int rc = lk__poller_check_new_fd(p, fd);
+    if (rc != 0) return rc;
+    return p->ops->add(p, fd, events);
+}
+
+int lk_poller_modify(lk_poller *p, int fd, uint32_t events) {
+    if ((events & ~(uint32_t)LK_POLL_ALL) != 0) return -EINVAL;
+    if (fd < 0) return -EBADF;
+    if (fd == p->wake_fd) return -EPERM;
+    return p->ops->modify(p, fd, events);
+}
+
+int lk_poller_remove(lk_poller *p, int fd) {
+    if (fd < 0 || fd == p->wake_fd) return -ENOENT;
+    return p->ops->remove(p, fd);
+}
+
+int lk_poller_wait(lk_poller *p, int64_t timeout_ns, lk_poll_event *events, int max, bool *woken) {
+    if (max < 0) return -EINVAL;
+    bool w = false;
+    int64_t deadline = timeout_ns > 0 ? lk_clock_now_ns() + timeout_ns : 0;
+    int rc;
+    /* A signal ends the wait early with EINTR: wait again for what is left, so no wait ends before its
+     * timeout unless something happened. */
+    while ((rc = p->ops->wait(p, timeout_ns, events, max, &w)) == -EINTR && !w) {
+        if (timeout_ns > 0 && (timeout_ns = deadline - lk_clock_now_ns()) <= 0) {
+            rc = 0;
+            break;
+        }
+    }
+    if (rc == -EINTR) rc = 0; /* interrupted after the wake fd fired: report the wakeup */
+    if (woken != NULL) *woken = w;
+    return rc;
+}

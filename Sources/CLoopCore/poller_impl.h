@@ -1,0 +1,34 @@
+/*
+ * poller_impl.h — the contract between poller.c (backend choice, validation, dispatch) and the backends
+ * (poller_epoll.c, poller_uring.c). Each backend embeds `struct lk_poller` first and fills in its ops.
+ */
+#ifndef LK_POLLER_IMPL_H
+#define LK_POLLER_IMPL_H
+
+#include "lk_poller.h"
+
+typedef struct lk_poller_ops {
+    int (*add)(lk_poller *p, int fd, uint32_t events);
+    int (*modify)(lk_poller *p, int fd, uint32_t events);
+    int (*remove)(lk_poller *p, int fd);
+    int (*wait)(lk_poller *p, int64_t timeout_ns, lk_poll_event *events, int max, bool *woken);
+    void (*destroy)(lk_poller *p);
+} lk_poller_ops;
+
+struct lk_poller {
+    const lk_poller_ops *ops;
+    lk_backend backend;
+    int wake_fd;
+};
+
+#define LK_POLL_ALL (LK_POLL_READ | LK_POLL_WRITE | LK_POLL_ERROR | LK_POLL_HANGUP)
+
+/* Backend constructors: 0 or -errno. The uring one fails with the errno that io_uring gave. */
+int lk__poller_epoll_create(lk_poller **out, int wake_fd);
+int lk__poller_uring_create(lk_poller **out, int wake_fd);
+
+/* Shared validation for add: -EBADF for a negative or closed fd, -EEXIST for the wake fd, -EPERM for a
+ * regular file or directory (epoll's answer for fds it cannot poll). */
+int lk__poller_check_new_fd(const lk_poller *p, int fd);
+
+#endif

@@ -1,0 +1,280 @@
+/*
+ * poller_uring.c — the io_uring backend (liburing). The only file that includes liburing.
+ *
+ * The ring is created SINGLE_ISSUER | DEFER_TASKRUN where the kernel allows (6.1+; plain flags otherwise):
+ * completions are then processed only when the loop thread enters the kernel to wait, which is exactly
+ * when the loop wants them, and submission is cheaper.
+ *
+ * fds: one-shot IORING_OP_POLL_ADD requests. A completion is reported once and the fd is re-armed at the
+ * start of the next wait, so a condition the caller did not consume fires again at once: level-triggered,
+ * like the epoll backend. Each registration has a generation, carried in user_data with the fd, so a
+ * completion for a poll that was modified or removed (its cancellation completes later, with -ECANCELED
+ * or even with a real mask) is recognised as stale and dropped.
+ *
+ * Wakeups: one multishot poll on the wake eventfd posts a completion for every write; the counter is never
+ * read. If the kernel ends the multishot (no IORING_CQE_F_MORE) it is re-armed at the next wait.
+ *
+ * Waiting: io_uring_submit_and_wait_timeout submits the arms and waits in one io_uring_enter (it needs
+ * IORING_FEAT_EXT_ARG, 5.11+; without it this backend reports ENOSYS and auto falls back to epoll).
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "poller_impl.h"
+
+#define LK_URING_ENTRIES 256u
+#define LK_URING_CQ_ENTRIES 4096u
+
+/* user_data: kind in bits 62..63, generation in bits 32..61, fd in bits 0..31. */
+#define UD_KIND_FD 0ull
+#define UD_KIND_WAKE 1ull
+#define UD_KIND_IGNORE 2ull
+#define UD_KIND(ud) ((ud) >> 62)
+#define UD_GEN_MASK 0x3fffffffu
+
+typedef struct uring_fd {
+    uint32_t gen;      /* generation of the current registration */
+    uint32_t events;   /* LK_POLL_* interest */
+    bool registered;
+    bool armed;        /* a poll request with this generation is in the kernel */
+    bool queued;       /* listed in rearm[] */
+} uring_fd;
+
+typedef struct lk_uring_poller {
+    lk_poller base;
+    struct io_uring ring;
+    uring_fd *fds;  /* indexed by fd, grown geometrically */
+    size_t fds_len;
+    int *rearm;     /* fds to (re-)arm at the next wait */
+    size_t rearm_len, rearm_cap;
+    bool wake_armed;
+} lk_uring_poller;
+
+static uint64_t fd_user_data(int fd, uint32_t gen) {
+    return (UD_KIND_FD << 62) | ((uint64_t)(gen & UD_GEN_MASK) << 32) | (uint32_t)fd;
+}
+
+static unsigned to_poll_mask(uint32_t events) {
+    unsigned m = POLLERR | POLLHUP;
+    if (events & LK_POLL_READ) m |= POLLIN | POLLPRI;
+    if (events & LK_POLL_WRITE) m |= POLLOUT;
+    if (events & LK_POLL_HANGUP) m |= POLLRDHUP;
+    return m;
+}
+
+static uint32_t from_poll_mask(unsigned m) {
+    uint32_t events = 0;
+    if (m & (POLLIN | POLLPRI)) events |= LK_POLL_READ;
+    if (m & POLLOUT) events |= LK_POLL_WRITE;
+    if (m & (POLLERR | POLLNVAL)) events |= LK_POLL_ERROR;
+    if (m & (POLLHUP | POLLRDHUP)) events |= LK_POLL_HANGUP;
+    return events;
+}
+
+/* An SQE, submitting what is queued to make room when the submission queue is full. NULL on failure. */
+static struct io_uring_sqe *get_sqe(lk_uring_poller *p) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ring);
+    if (sqe == NULL && io_uring_submit(&p->ring) >= 0) sqe = io_uring_get_sqe(&p->ring);
+    return sqe;
+}
+
+static int grow_table(lk_uring_poller *p, int fd) {
+    if ((size_t)fd < p->fds_len) return 0;
+    size_t len = p->fds_len ? p->fds_len : 64;
+    while (len <= (size_t)fd) len *= 2;
+    uring_fd *t = realloc(p->fds, len * sizeof(*t));
+    if (t == NULL) return -ENOMEM;
+    memset(&t[p->fds_len], 0, (len - p->fds_len) * sizeof(*t));
+    p->fds = t;
+    p->fds_len = len;
+    return 0;
+}
+
+static int queue_rearm(lk_uring_poller *p, int fd) {
+    uring_fd *e = &p->fds[fd];
+    if (e->queued) return 0;
+    if (p->rearm_len == p->rearm_cap) {
+        size_t cap = p->rearm_cap ? p->rearm_cap * 2 : 64;
+        int *r = realloc(p->rearm, cap * sizeof(*r));
+        if (r == NULL) return -ENOMEM;
+        p->rearm = r;
+        p->rearm_cap = cap;
+    }
+    p->rearm[p->rearm_len++] = fd;
+    e->queued = true;
+    return 0;
+}
+
+/* Cancels the in-kernel poll of fd's current generation, if any, and moves to a new generation. */
+static int cancel_current(lk_uring_poller *p, int fd) {
+    uring_fd *e = &p->fds[fd];
+    if (e->armed) {
+        struct io_uring_sqe *sqe = get_sqe(p);
+        if (sqe == NULL) return -EBUSY;
+        io_uring_prep_poll_remove(sqe, fd_user_data(fd, e->gen));
+        io_uring_sqe_set_data64(sqe, UD_KIND_IGNORE << 62);
+        e->armed = false;
+        /* Submit now so the kernel drops its reference to the file before the caller may close it. */
+        io_uring_submit(&p->ring);
+    }
+    e->gen = (e->gen + 1) & UD_GEN_MASK;
+    return 0;
+}
+
+static int uring_add(lk_poller *base, int fd, uint32_t events) {
+    lk_uring_poller *p = (lk_uring_poller *)base;
+    int rc = grow_table(p, fd);
+    if (rc != 0) return rc;
+    uring_fd *e = &p->fds[fd];
+    if (e->registered) return -EEXIST;
+    rc = queue_rearm(p, fd);
+    if (rc != 0) return rc;
+    e->registered = true;
+    e->events = events;
+    return 0;
+}
+
+static int uring_modify(lk_poller *base, int fd, uint32_t events) {
+    lk_uring_poller *p = (lk_uring_poller *)base;
+    if ((size_t)fd >= p->fds_len || !p->fds[fd].registered) return -ENOENT;
+    int rc = queue_rearm(p, fd);
+    if (rc == 0) rc = cancel_current(p, fd);
+    if (rc != 0) return rc;
+    p->fds[fd].events = events;
+    return 0;
+}
+
+static int uring_remove(lk_poller *base, int fd) {
+    lk_uring_poller *p = (lk_uring_poller *)base;
+    if ((size_t)fd >= p->fds_len || !p->fds[fd].registered) return -ENOENT;
+    int rc = cancel_current(p, fd);
+    if (rc != 0) return rc;
+    p->fds[fd].registered = false;
+    return 0;
+}
+
+/* Queues SQEs for the wake poll and for every fd waiting to be (re-)armed. */
+static int arm_pending(lk_uring_poller *p) {
+    if (!p->wake_armed) {
+        struct io_uring_sqe *sqe = get_sqe(p);
+        if (sqe == NULL) return -EBUSY;
+        io_uring_prep_poll_multishot(sqe, p->base.wake_fd, POLLIN);
+        io_uring_sqe_set_data64(sqe, UD_KIND_WAKE << 62);
+        p->wake_armed = true;
+    }
+    size_t done = 0;
+    for (; done < p->rearm_len; done++) {
+        int fd = p->rearm[done];
+        uring_fd *e = &p->fds[fd];
+        if (e->registered && !e->armed) {
+            struct io_uring_sqe *sqe = get_sqe(p);
+            if (sqe == NULL) break;
+            io_uring_prep_poll_add(sqe, fd, to_poll_mask(e->events));
+            io_uring_sqe_set_data64(sqe, fd_user_data(fd, e->gen));
+            e->armed = true;
+        }
+        e->queued = false;
+    }
+    /* Whatever could not be armed stays queued for the next wait. */
+    memmove(p->rearm, &p->rearm[done], (p->rearm_len - done) * sizeof(int));
+    p->rearm_len -= done;
+    return 0;
+}
+
+/* Handles one completion; returns true when it produced an event in *ev. */
+static bool complete(lk_uring_poller *p, const struct io_uring_cqe *cqe, lk_poll_event *ev, bool *woken) {
+    uint64_t ud = io_uring_cqe_get_data64(cqe);
+    if (UD_KIND(ud) == UD_KIND_WAKE) {
+        if (cqe->res >= 0) *woken = true;
+        if (!(cqe->flags & IORING_CQE_F_MORE)) p->wake_armed = false;
+        return false;
+    }
+    if (UD_KIND(ud) != UD_KIND_FD) return false;
+    int fd = (int)(uint32_t)ud;
+    uint32_t gen = (uint32_t)(ud >> 32) & UD_GEN_MASK;
+    if ((size_t)fd >= p->fds_len) return false;
+    uring_fd *e = &p->fds[fd];
+    if (!e->registered || e->gen != gen || !e->armed) return false; /* stale: modified or removed */
+    e->armed = false;
+    queue_rearm(p, fd); /* level-triggered: watch again from the next wait */
+    if (cqe->res == -ECANCELED) return false;
+    ev->fd = fd;
+    ev->events = cqe->res < 0 ? LK_POLL_ERROR : from_poll_mask((unsigned)cqe->res);
+    return ev->events != 0;
+}
+
+static int uring_wait(lk_poller *base, int64_t timeout_ns, lk_poll_event *out, int max, bool *woken) {
+    lk_uring_poller *p = (lk_uring_poller *)base;
+    int rc = arm_pending(p);
+    if (rc != 0) return rc;
+    struct io_uring_cqe *cqe = NULL;
+    if (timeout_ns == 0) {
+        rc = io_uring_submit_and_get_events(&p->ring);
+    } else if (timeout_ns < 0) {
+        rc = io_uring_submit_and_wait(&p->ring, 1);
+    } else {
+        struct __kernel_timespec ts = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
+        rc = io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, &ts, NULL);
+    }
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) return rc;
+    int count = 0;
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&p->ring, head, cqe) {
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        /* An fd event needs room in out[]; leave it in the queue otherwise (it is reported next time). */
+        if (UD_KIND(ud) == UD_KIND_FD && count == max) break;
+        if (complete(p, cqe, &out[count], woken)) count++;
+        seen++;
+    }
+    io_uring_cq_advance(&p->ring, seen);
+    /* EINTR with nothing to report is retried by lk_poller_wait. */
+    return (rc == -EINTR && count == 0) ? -EINTR : count;
+}
+
+static void uring_destroy(lk_poller *base) {
+    lk_uring_poller *p = (lk_uring_poller *)base;
+    io_uring_queue_exit(&p->ring);
+    free(p->fds);
+    free(p->rearm);
+    free(p);
+}
+
+static const lk_poller_ops uring_ops = {
+    .add = uring_add,
+    .modify = uring_modify,
+    .remove = uring_remove,
+    .wait = uring_wait,
+    .destroy = uring_destroy,
+};
+
+int lk__poller_uring_create(lk_poller **out, int wake_fd) {
+    lk_uring_poller *p = calloc(1, sizeof(*p));
+    if (p == NULL) return -ENOMEM;
+    struct io_uring_params params;
+    memset(&params, 0, sizeof(params));
+    params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+    params.cq_entries = LK_URING_CQ_ENTRIES;
+    int rc = io_uring_queue_init_params(LK_URING_ENTRIES, &p->ring, &params);
+    if (rc == -EINVAL) { /* kernel older than 6.1: no SINGLE_ISSUER / DEFER_TASKRUN */
+        memset(&params, 0, sizeof(params));
+        params.flags = IORING_SETUP_CQSIZE;
+        params.cq_entries = LK_URING_CQ_ENTRIES;
+        rc = io_uring_queue_init_params(LK_URING_ENTRIES, &p->ring, &params);
+    }
+    if (rc == 0 && !(params.features & IORING_FEAT_EXT_ARG)) {
+        io_uring_queue_exit(&p->ring);
+        rc = -ENOSYS;
+    }
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    p->base.ops = &uring_ops;
+    p->base.backend = LK_BACKEND_IO_URING;
+    p->base.wake_fd = wake_fd;
+    *out = &p->base;
+    return 0;
+}

@@ -1,0 +1,140 @@
+/*
+ * wake.c — the sleep/wake handshake (see lk_wake.h for the protocol).
+ *
+ * Lost-wakeup argument. Let P be a producer that published a task T and then runs notify: F_p (seq_cst
+ * fence), then reads `state`. Let L be the loop running prepare_park: CAS state RUNNING -> SLEEPING
+ * (seq_cst), F_l (seq_cst fence), then re-reads the queues. All seq_cst operations are totally ordered.
+ * If F_p precedes F_l, L's re-check sees T (the publish is sequenced before F_p), so L does not block.
+ * If F_l precedes F_p, P's state read sees SLEEPING (or a later state), so P signals; the eventfd write
+ * happens after L's CAS, and the poller reports it whether L is already blocked or blocks later.
+ * Dedup: prepare_park resets `pending` *before* its CAS to SLEEPING (the CAS releases the reset), and
+ * notify reads `state` with acquire, so a producer that sees SLEEPING also sees pending == 0 or a 1 set by
+ * another producer during this same sleep, who wrote the eventfd. A flag left at 1 by an earlier epoch
+ * (its write may have been harvested by a non-blocking poll) can therefore never suppress the write this
+ * sleep needs. A write from an earlier epoch that lands during this sleep only causes a spurious wakeup.
+ *
+ * The spec's model of this handshake is spin/wake.pml (`make verify`); change both together.
+ */
+#include "lk_wake.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "lk_atomic.h"
+
+struct lk_wake {
+    /* Loop state (lk_loop_state). CAS by the loop (running <-> sleeping) and by shutdown from any thread
+     * (seq_cst: part of the Dekker pair with the producers' fence, see the file comment; the CAS to
+     * SLEEPING also releases prepare_park's reset of `pending`). Loaded by notify and lk_wake_state_load
+     * with acquire, pairing with those releases. */
+    alignas(LK_FALSE_SHARING_RANGE) _Atomic int state;
+
+    /* 1 once a signaller has claimed the eventfd write for the current sleep. Exchanged by signallers
+     * (acq_rel: the winner alone writes); stored 0 by prepare_park before it announces SLEEPING (relaxed:
+     * published by that CAS, see the file comment). */
+    alignas(LK_FALSE_SHARING_RANGE) _Atomic int pending;
+
+    /* Statistics only: relaxed increments and loads; they order nothing. */
+    alignas(LK_FALSE_SHARING_RANGE) _Atomic uint64_t requests;
+    _Atomic uint64_t syscalls;
+
+    int fd;
+};
+
+int lk_wake_create(lk_wake **out) {
+    lk_wake *w = aligned_alloc(LK_FALSE_SHARING_RANGE, sizeof(*w));
+    if (w == NULL) return -ENOMEM;
+    w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->fd < 0) {
+        int e = errno;
+        free(w);
+        return -e;
+    }
+    atomic_init(&w->state, LK_STATE_AWAKE);
+    atomic_init(&w->pending, 0);
+    atomic_init(&w->requests, 0);
+    atomic_init(&w->syscalls, 0);
+    *out = w;
+    return 0;
+}
+
+void lk_wake_destroy(lk_wake *w) {
+    if (w == NULL) return;
+    close(w->fd);
+    free(w);
+}
+
+int lk_wake_fd(const lk_wake *w) { return w->fd; }
+
+lk_loop_state lk_wake_state_load(const lk_wake *w) {
+    /* acquire: see state's declaration. */
+    return (lk_loop_state)atomic_load_explicit((_Atomic int *)&w->state, memory_order_acquire);
+}
+
+bool lk_wake_state_cas(lk_wake *w, lk_loop_state expected, lk_loop_state desired) {
+    int e = (int)expected;
+    /* seq_cst: see state's declaration. */
+    return atomic_compare_exchange_strong_explicit(&w->state, &e, (int)desired, memory_order_seq_cst,
+                                                   memory_order_seq_cst);
+}
+
+void lk_wake_state_store(lk_wake *w, lk_loop_state state) {
+    atomic_store_explicit(&w->state, (int)state, memory_order_seq_cst); /* seq_cst: as for the CAS */
+}
+
+int lk_wake_signal(lk_wake *w) {
+    atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed); /* statistics */
+    /* acq_rel: among racing signallers exactly one sees 0 and writes; pairs with finish_park's reset. */
+    if (atomic_exchange_explicit(&w->pending, 1, memory_order_acq_rel) != 0) return 0;
+    uint64_t one = 1;
+    ssize_t n;
+    do {
+        n = write(w->fd, &one, sizeof(one));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        int e = errno;
+        /* EAGAIN: the counter is saturated, so the fd is readable and the loop will wake anyway. */
+        if (e == EAGAIN) return 0;
+        /* Let a later signal try again rather than leave the flag set with no write behind it. */
+        atomic_store_explicit(&w->pending, 0, memory_order_release); /* release: pairs with the exchange */
+        return -e;
+    }
+    atomic_fetch_add_explicit(&w->syscalls, 1, memory_order_relaxed); /* statistics */
+    return 1;
+}
+
+int lk_wake_notify(lk_wake *w) {
+    /* StoreLoad: orders the caller's publish before the state read; pairs with prepare_park's fence. */
+    atomic_thread_fence(memory_order_seq_cst);
+    /* acquire: pairs with prepare_park's CAS, so pending's reset for this sleep is visible below. */
+    if (atomic_load_explicit(&w->state, memory_order_acquire) != LK_STATE_SLEEPING) return 0;
+    return lk_wake_signal(w);
+}
+
+bool lk_wake_prepare_park(lk_wake *w) {
+    int expected = LK_STATE_RUNNING;
+    /* relaxed: published by the CAS below (see pending's declaration). */
+    atomic_store_explicit(&w->pending, 0, memory_order_relaxed);
+    /* seq_cst: see state's declaration. */
+    if (!atomic_compare_exchange_strong_explicit(&w->state, &expected, LK_STATE_SLEEPING,
+                                                 memory_order_seq_cst, memory_order_seq_cst))
+        return false;
+    /* StoreLoad: orders the SLEEPING store before the caller's queue re-check; pairs with notify's fence. */
+    atomic_thread_fence(memory_order_seq_cst);
+    return true;
+}
+
+void lk_wake_finish_park(lk_wake *w) {
+    int expected = LK_STATE_SLEEPING;
+    /* seq_cst: see state's declaration. Fails harmlessly when shutdown moved the state on. */
+    atomic_compare_exchange_strong_explicit(&w->state, &expected, LK_STATE_RUNNING, memory_order_seq_cst,
+                                            memory_order_seq_cst);
+}
+
+void lk_wake_counters(const lk_wake *w, uint64_t *requests, uint64_t *syscalls) {
+    /* relaxed: statistics. */
+    if (requests) *requests = atomic_load_explicit((_Atomic uint64_t *)&w->requests, memory_order_relaxed);
+    if (syscalls) *syscalls = atomic_load_explicit((_Atomic uint64_t *)&w->syscalls, memory_order_relaxed);
+}
