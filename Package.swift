@@ -5,6 +5,7 @@ let package = Package(
     name: "LoopKit",
     products: [
         .library(name: "LoopKit", targets: ["LoopKit"]),
+        .executable(name: "echo-server", targets: ["echo-server"]),
     ],
     targets: [
         // liburing, found through pkg-config. Debian/Ubuntu: liburing-dev (`make test` installs it).
@@ -23,9 +24,29 @@ let package = Package(
             name: "LoopKit",
             dependencies: ["CLoopCore"]
         ),
+        // Example: a TCP echo server on the fd API (library, so tests can drive it) and its command.
+        .target(
+            name: "EchoServer",
+            dependencies: ["LoopKit"],
+            path: "Examples/EchoServer"
+        ),
+        .executableTarget(
+            name: "echo-server",
+            dependencies: ["EchoServer", "LoopKit"],
+            path: "Examples/echo-server"
+        ),
+        // Helpers shared by the test targets: threads, deadlines, bounded waits.
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "CLoopCoreTests",
-            dependencies: ["CLoopCore"]
+            dependencies: ["CLoopCore", "TestSupport"]
+        ),
+        .testTarget(
+            name: "LoopKitTests",
+            dependencies: ["LoopKit", "EchoServer", "TestSupport"]
         ),
     ],
     cLanguageStandard: .c11

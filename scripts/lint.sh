@@ -15,7 +15,7 @@ if [ -n "$bad" ]; then
 fi
 
 # Calls of the implicit-order forms: atomic_load(, atomic_fetch_add(, atomic_compare_exchange_weak(, ...
-implicit='\batomic_(load|store|exchange|compare_exchange_(weak|strong)|fetch_(add|sub|or|xor|and)|flag_test_and_set|flag_clear|signal_fence)[[:space:]]*\('
+implicit='\batomic_(load|store|exchange|compare_exchange_(weak|strong)|fetch_(add|sub|or|xor|and)|flag_test_and_set|flag_clear)[[:space:]]*\('
 bad=$(grep -rnE --include='*.[ch]' "$implicit" "$src")
 if [ -n "$bad" ]; then
   echo "lint: atomic operation without an explicit memory order (use the *_explicit form):"; echo "$bad"; status=1

@@ -8,6 +8,7 @@
 #include "lk_ingress.h"
 #include "lk_ring.h"
 #include "lk_wake.h"
+#include "lk_gate.h"
 #include "lk_poller.h"
 #include "lk_thread.h"
 #include "lk_clock.h"

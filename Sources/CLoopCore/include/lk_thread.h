@@ -23,4 +23,16 @@ static inline uint64_t lk_thread_set_loop_id(uint64_t id) {
     return previous;
 }
 
+/* Names the calling thread (truncated to 15 bytes), for ps, top and perf. */
+void lk_thread_set_name(const char *name);
+
+/* A spin-wait hint for loops that poll shared state (PAUSE on x86, YIELD on arm64). */
+static inline void lk_thread_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 #endif

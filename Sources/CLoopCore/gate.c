@@ -1,0 +1,166 @@
+/*
+ * gate.c — the admission gate (see lk_gate.h).
+ *
+ * Protocol (Dekker, with an asymmetric barrier):
+ *   submitter: rec->inside = 1;  [barrier S];  if (g->closed) { rec->inside = 0; reject }
+ *              publish the task;  rec->inside = 0 (release)
+ *   closer:    g->closed = 1;  [barrier C];  for each record: wait until inside == 0 (acquire)
+ *              then drain.
+ * Claim: a submitter that finds the gate open has its task published before the closer's drain. Either
+ * the submitter's `inside = 1` is visible to the closer's scan (it waits for the exit, whose release
+ * publishes the task), or the closer's `closed = 1` is visible to the submitter's check (it rejects).
+ * Both invisible needs each side's store to pass its own later load: barriers S and C forbid that.
+ * With membarrier: S is only a compiler barrier and C is membarrier(PRIVATE_EXPEDITED), which runs a full
+ * barrier on every CPU running one of our threads (and a thread not running has passed through a context
+ * switch, itself a full barrier). Without it: S and C are seq_cst fences.
+ *
+ * Records: one per thread that has ever entered a gate, created on first use, linked into a global
+ * append-only list (so the closer can scan it without a lock) and recycled when their thread exits
+ * (pthread key destructor). Records are shared by all gates: a thread inside gate A delays the closing of
+ * gate B by the few instructions of its critical section, which is harmless.
+ *
+ * The spec's model of this protocol is spin/gate.pml (`make verify`); change both together.
+ */
+#include "lk_gate.h"
+
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lk_atomic.h"
+
+struct lk_gate {
+    /* 0 open, 1 closed. Stored by the closer (relaxed; ordered by barrier C); loaded by submitters
+     * (relaxed after barrier S) and by is_closed (acquire, pairs with nothing stronger: a hint). */
+    _Atomic int closed;
+};
+
+typedef struct lk_gate_record lk_gate_record;
+struct lk_gate_record {
+    /* 1 while the owning thread is inside a gate. Stored by the owner (relaxed on entry, ordered by
+     * barrier S; release on exit, publishing the task); loaded by closers (acquire, pairs with exit). */
+    alignas(LK_CACHELINE) _Atomic int inside;
+    /* 1 while a thread owns the record. Exchanged by a thread taking a free record (acquire) and stored 0
+     * by the key destructor at thread exit (release). */
+    _Atomic int owned;
+    /* Next record; written once before the record is published (relaxed), read by scanners after an
+     * acquire of the list head or of the previous next. */
+    _Atomic(lk_gate_record *) next;
+};
+
+/* Head of the global record list. Pushed with a release CAS (publishes the new record's fields); loaded
+ * with acquire by scanners and by threads looking for a free record. */
+static _Atomic(lk_gate_record *) lk__gate_records = NULL;
+
+/* -1 unknown, 0 fences, 1 membarrier. Decided once in lk_gate_create under `lk__gate_once`, before any
+ * gate exists, so every thread that reaches a gate reads the final value (relaxed, published by the
+ * pthread_once and by however the gate pointer was handed over). */
+static _Atomic int lk__gate_mode = -1;
+static pthread_once_t lk__gate_once = PTHREAD_ONCE_INIT;
+static pthread_key_t lk__gate_key;
+
+static _Thread_local lk_gate_record *lk__gate_self = NULL;
+
+static void release_record(void *rec) {
+    lk_gate_record *r = rec;
+    atomic_store_explicit(&r->owned, 0, memory_order_release); /* release: pairs with the next owner's acquire */
+}
+
+static void gate_setup(void) {
+    int mode = 0;
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) mode = 1;
+    pthread_key_create(&lk__gate_key, release_record);
+    atomic_store_explicit(&lk__gate_mode, mode, memory_order_release); /* release: see the declaration */
+}
+
+bool lk_gate_uses_membarrier(void) {
+    pthread_once(&lk__gate_once, gate_setup);
+    return atomic_load_explicit(&lk__gate_mode, memory_order_acquire) == 1; /* acquire: pairs with setup */
+}
+
+int lk_gate_create(lk_gate **out) {
+    pthread_once(&lk__gate_once, gate_setup);
+    lk_gate *g = malloc(sizeof(*g));
+    if (g == NULL) return -ENOMEM;
+    atomic_init(&g->closed, 0);
+    *out = g;
+    return 0;
+}
+
+void lk_gate_destroy(lk_gate *g) { free(g); }
+
+/* This thread's record: a recycled one, or a new one pushed on the global list. */
+static lk_gate_record *self_record(void) {
+    lk_gate_record *r = lk__gate_self;
+    if (r != NULL) return r;
+    /* acquire: pairs with the release CAS that published each record. */
+    for (r = atomic_load_explicit(&lk__gate_records, memory_order_acquire); r != NULL;
+         r = atomic_load_explicit(&r->next, memory_order_acquire)) {
+        int free_mark = 0;
+        /* acquire: pairs with release_record, so the previous owner is done with it. */
+        if (atomic_compare_exchange_strong_explicit(&r->owned, &free_mark, 1, memory_order_acquire,
+                                                    memory_order_relaxed))
+            break;
+    }
+    if (r == NULL) {
+        r = aligned_alloc(LK_CACHELINE, sizeof(*r));
+        if (r == NULL) return NULL;
+        atomic_init(&r->inside, 0);
+        atomic_init(&r->owned, 1);
+        lk_gate_record *head = atomic_load_explicit(&lk__gate_records, memory_order_relaxed); /* CAS below */
+        do {
+            atomic_store_explicit(&r->next, head, memory_order_relaxed); /* published by the CAS */
+            /* release: publishes the record's fields to scanners. */
+        } while (!atomic_compare_exchange_weak_explicit(&lk__gate_records, &head, r, memory_order_release,
+                                                        memory_order_relaxed));
+    }
+    pthread_setspecific(lk__gate_key, r);
+    lk__gate_self = r;
+    return r;
+}
+
+bool lk_gate_enter(lk_gate *g, bool *failed) {
+    if (failed != NULL) *failed = false;
+    lk_gate_record *r = self_record();
+    if (r == NULL) {
+        if (failed != NULL) *failed = true;
+        return false;
+    }
+    atomic_store_explicit(&r->inside, 1, memory_order_relaxed); /* ordered by barrier S */
+    /* Barrier S. relaxed mode read: see lk__gate_mode's declaration. */
+    if (atomic_load_explicit(&lk__gate_mode, memory_order_relaxed) == 1)
+        atomic_signal_fence(memory_order_seq_cst); /* compiler only: membarrier supplies the CPU barrier */
+    else
+        atomic_thread_fence(memory_order_seq_cst); /* StoreLoad: pairs with barrier C */
+    if (atomic_load_explicit(&g->closed, memory_order_relaxed) != 0) { /* ordered by barrier S */
+        atomic_store_explicit(&r->inside, 0, memory_order_relaxed);     /* nothing was published */
+        return false;
+    }
+    return true;
+}
+
+void lk_gate_exit(void) {
+    /* release: publishes the caller's task to the closer's acquire scan. */
+    atomic_store_explicit(&lk__gate_self->inside, 0, memory_order_release);
+}
+
+void lk_gate_close(lk_gate *g) {
+    atomic_store_explicit(&g->closed, 1, memory_order_relaxed); /* ordered by barrier C */
+    /* Barrier C. */
+    if (atomic_load_explicit(&lk__gate_mode, memory_order_relaxed) != 1 ||
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+        atomic_thread_fence(memory_order_seq_cst); /* StoreLoad: pairs with barrier S (fence mode) */
+    /* acquire: pairs with the release that published each record. */
+    for (lk_gate_record *r = atomic_load_explicit(&lk__gate_records, memory_order_acquire); r != NULL;
+         r = atomic_load_explicit(&r->next, memory_order_acquire)) {
+        /* acquire: pairs with lk_gate_exit's release; the submitter's task is then visible. */
+        while (atomic_load_explicit(&r->inside, memory_order_acquire) != 0) lk_cpu_relax();
+    }
+}
+
+bool lk_gate_is_closed(lk_gate *g) {
+    return atomic_load_explicit(&g->closed, memory_order_acquire) != 0; /* acquire: a hint, see above */
+}

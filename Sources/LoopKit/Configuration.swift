@@ -1,0 +1,101 @@
+internal import CLoopCore
+
+/// The readiness-polling backend a loop uses.
+public enum PollBackend: Sendable, Equatable, CustomStringConvertible {
+    /// io_uring where a ring can be set up, epoll otherwise. The environment variable
+    /// `LOOPKIT_BACKEND=epoll|io_uring|auto` overrides the configured choice.
+    case auto
+    case epoll
+    case ioUring
+
+    public var description: String {
+        switch self {
+        case .auto: return "auto"
+        case .epoll: return "epoll"
+        case .ioUring: return "io_uring"
+        }
+    }
+
+    var cValue: lk_backend {
+        switch self {
+        case .auto: return LK_BACKEND_AUTO
+        case .epoll: return LK_BACKEND_EPOLL
+        case .ioUring: return LK_BACKEND_IO_URING
+        }
+    }
+
+    init(_ c: lk_backend) {
+        switch c {
+        case LK_BACKEND_EPOLL: self = .epoll
+        case LK_BACKEND_IO_URING: self = .ioUring
+        default: self = .auto
+        }
+    }
+}
+
+/// The queue that carries tasks submitted from other threads.
+public enum IngressKind: Sendable, Equatable {
+    /// Vyukov's lock-free MPSC queue: one atomic exchange per submit.
+    case lockFree
+    /// A mutex-guarded queue of fixed-size chunks.
+    case chunked
+}
+
+/// What an idle loop does before it blocks in the poller.
+public enum IdleStrategy: Sendable, Equatable {
+    /// Block in the poller as soon as there is no work. Lowest CPU use; a wakeup then costs a syscall on the
+    /// producer's side and the kernel's wake-up latency (tens of microseconds on a VM).
+    case park
+    /// Keep polling the queues for up to `maximum` before blocking. The loop stays "running" while it
+    /// spins, so producers skip the wake syscall and work is picked up in well under a microsecond.
+    /// When `adaptive`, the spin starts at `maximum / 4` and adapts between 1 µs and `maximum`: it doubles
+    /// when work arrived shortly after the loop blocked (a longer spin would have caught it) and halves when
+    /// the loop stayed blocked for longer than `maximum` (the spin was wasted). An idle loop therefore spins
+    /// at most `maximum` per wakeup, then sleeps.
+    case spinThenPark(maximum: Duration, adaptive: Bool)
+
+    /// Spin-then-park with a 50 µs maximum, adaptive.
+    public static let `default` = IdleStrategy.spinThenPark(maximum: .microseconds(50), adaptive: true)
+}
+
+/// A monotonic clock in nanoseconds. The loop computes every timer deadline and poll timeout from it;
+/// tests inject a manual clock.
+public protocol MonotonicClock: Sendable {
+    /// Nanoseconds since an arbitrary fixed point; never decreases.
+    func nanoseconds() -> Int64
+}
+
+/// `CLOCK_MONOTONIC`.
+public struct SystemMonotonicClock: MonotonicClock {
+    public init() {}
+    public func nanoseconds() -> Int64 { lk_clock_now_ns() }
+}
+
+extension EventLoop {
+    /// How a loop is built. Every field has a default; the defaults suit a server.
+    public struct Configuration: Sendable {
+        /// The cross-thread task queue. Default: `.lockFree`.
+        public var ingress: IngressKind = .lockFree
+        /// The poll backend. Default: `.auto`.
+        public var backend: PollBackend = .auto
+        /// Most external tasks run per tick before the loop polls for I/O and runs timers again.
+        /// Default 1024; the loop runs exactly this many when that many are queued.
+        public var externalBatchBudget: Int = 1024
+        /// Most microtasks run per drain; when more remain, the next poll does not block. Default 4096.
+        public var microtaskBudget: Int = 4096
+        /// Drain microtasks after every task instead of after every phase. Default false.
+        public var strictMicrotaskOrdering: Bool = false
+        /// What the loop does when it runs out of work. Default: `.default` (adaptive spin, then park).
+        public var idleStrategy: IdleStrategy = .default
+        /// Collect `EventLoop.Metrics`. Default false: then nothing is counted or timed.
+        public var metricsEnabled: Bool = false
+        /// Where errors thrown by tasks go. Default: a line on standard error.
+        public var errorHandler: @Sendable (any Error) -> Void = { error in
+            EventLoop.writeToStandardError("LoopKit: a task threw an error: \(error)\n")
+        }
+        /// The clock for timers and poll timeouts. Default: `CLOCK_MONOTONIC`.
+        public var clock: any MonotonicClock = SystemMonotonicClock()
+
+        public init() {}
+    }
+}

@@ -1,0 +1,144 @@
+internal import CLoopCore
+import Synchronization
+
+// Termination (docs/design.md, "shutdown"):
+//   graceful: cancel timers; drain every lane until empty (submissions still accepted); close the admission
+//             gate, which waits out submitters caught mid-push; drain again; unregister fds; TERMINATED.
+//   close:    cancel timers; close the gate; release every queued task without running it; the rest as above.
+// The final drain runs on the loop thread. Only a loop that never ran is drained by the thread that shuts
+// it down, which then acts as its loop thread.
+extension EventLoop {
+    /// Graceful shutdown: the loop stops accepting work once everything accepted has run, then terminates.
+    /// Blocks until the loop has terminated, except on the loop thread (from inside a task), where it only
+    /// requests termination and returns. Idempotent; safe from any thread, concurrently.
+    ///
+    /// Timers still pending are cancelled; registered fds are unregistered (owned ones closed). A loop that
+    /// never ran is drained by the calling thread, acting as its loop thread.
+    public func shutdown() {
+        requestTermination(close: false)
+        waitForTermination()
+    }
+
+    /// Graceful shutdown, awaiting termination instead of blocking a thread. See `shutdown()`.
+    public func shutdown() async {
+        requestTermination(close: false)
+        if inEventLoop { return }
+        if claimNeverRunLoop() { return }
+        await terminatedLatch.wait()
+    }
+
+    /// Immediate shutdown: the loop finishes the task it is running, releases every queued task and timer
+    /// without running them, and terminates. Blocks until then, except on the loop thread. Idempotent; safe
+    /// from any thread, concurrently.
+    public func close() {
+        requestTermination(close: true)
+        waitForTermination()
+    }
+
+    /// Blocks until the loop has terminated (without requesting it). Not on the loop thread.
+    public func waitUntilTerminated() {
+        precondition(!inEventLoop, "EventLoop.waitUntilTerminated() called on the loop thread would wait forever")
+        terminatedLatch.wait()
+    }
+
+    func waitForTermination() {
+        if inEventLoop { return }
+        if claimNeverRunLoop() { return }
+        terminatedLatch.wait()
+    }
+
+    /// Moves the state to TERMINATING (from awake, running or sleeping) and wakes a sleeping loop.
+    func requestTermination(close: Bool) {
+        if close { closeRequested.store(true, ordering: .releasing) }
+        while true {
+            let current = lk_wake_state_load(wake)
+            switch current {
+            case LK_STATE_AWAKE, LK_STATE_RUNNING:
+                if lk_wake_state_cas(wake, current, LK_STATE_TERMINATING) { return }
+            case LK_STATE_SLEEPING:
+                if lk_wake_state_cas(wake, current, LK_STATE_TERMINATING) {
+                    lk_wake_signal(wake)
+                    return
+                }
+            default:
+                return // already terminating or terminated
+            }
+        }
+    }
+
+    /// If no thread ever ran the loop, claims it and runs the termination here. True when it did.
+    func claimNeverRunLoop() -> Bool {
+        guard consumerClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return false
+        }
+        let previous = lk_thread_set_loop_id(id)
+        defer { lk_thread_set_loop_id(previous) }
+        finish()
+        return true
+    }
+
+    /// The loop's last act: drain (or discard), close, release, and store TERMINATED.
+    func finish() {
+        isFinishing = true
+        let cancelled: Int = timerState.withLock { state in
+            state.closed = true
+            earliestDeadline.store(.max, ordering: .relaxed)
+            return state.heap.removeAll()
+        }
+        _ = cancelled
+        if !closeRequested.load(ordering: .acquiring) {
+            drainUntilEmpty()
+        }
+        lk_gate_close(gate) // no submission from another thread succeeds after this returns
+        if !closeRequested.load(ordering: .acquiring) {
+            drainUntilEmpty()
+        }
+        discardQueued() // after close(), or what a close() racing the drain left behind
+        unregisterAll()
+        if let poller {
+            lk_poller_destroy(poller)
+            self.poller = nil
+        }
+        if metricsEnabled { publishMetrics() }
+        lk_wake_state_store(wake, LK_STATE_TERMINATED)
+        terminatedLatch.open()
+    }
+
+    /// Runs every lane until all are empty (in-flight pushes included), unless close() intervenes.
+    func drainUntilEmpty() {
+        while !closeRequested.load(ordering: .relaxed) {
+            var ran = runInternalLane()
+            ran += runExternalLane()
+            ran += drainMicrotasks()
+            if ran == 0 {
+                if !hasPendingWork() { return }
+                lk_thread_spin_pause() // a producer is mid-push: its task is about to appear
+            }
+        }
+    }
+
+    /// Releases every queued task without running it.
+    func discardQueued() {
+        var task = lk_task()
+        while true {
+            let status = lk_ingress_pop(ingress, &task)
+            if status == LK_POP_OK { _ = takeJob(from: &task); continue }
+            if status == LK_POP_BUSY { lk_thread_spin_pause(); continue }
+            break
+        }
+        while true {
+            let status = lk_mpsc_pop(internalIngress, &task)
+            if status == LK_POP_OK { if !task.isMarker { _ = takeJob(from: &task) }; continue }
+            if status == LK_POP_BUSY { lk_thread_spin_pause(); continue }
+            break
+        }
+        while true {
+            let status = lk_ring_pop(microtaskRing, &task)
+            if status == LK_POP_OK { _ = takeJob(from: &task); continue }
+            if status == LK_POP_BUSY { lk_thread_spin_pause(); continue }
+            break
+        }
+        localExternal.removeAll()
+        localInternal.removeAll()
+    }
+}

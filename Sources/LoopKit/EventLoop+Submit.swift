@@ -1,0 +1,140 @@
+internal import CLoopCore
+import Synchronization
+
+extension EventLoop {
+    /// Queues `task` on the external lane. Any thread.
+    ///
+    /// From another thread the task goes through the lock-free (or chunked) ingress and, if the loop is
+    /// asleep, one eventfd write wakes it. From the loop thread itself it goes to a local queue: no
+    /// atomics, no wakeup. Tasks run in submission order per submitting thread. An error the task throws
+    /// goes to `Configuration.errorHandler`.
+    ///
+    /// Accepted while the loop is awake, running or terminating; a task accepted here runs exactly once, on
+    /// the loop thread, even when `shutdown()` races this call.
+    ///
+    /// - Throws: `EventLoopError.terminated` once the loop no longer accepts work (after its final drain
+    ///   began, or after `close()`); `.outOfMemory` if the queue could not grow. Nothing is queued then.
+    public func submit(_ task: @escaping @Sendable () throws -> Void) throws {
+        if inEventLoop {
+            guard !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
+            localExternal.append(task)
+            return
+        }
+        try admit(task, lane: .external) { lk_ingress_push(ingress, $0) }
+        lk_wake_notify(wake)
+    }
+
+    /// Queues `task` on the internal (priority) lane, drained before external tasks every tick. Any thread.
+    ///
+    /// On the loop thread, when nothing is queued ahead of it (no internal or external task waiting, none
+    /// left in the batch being run), the task runs immediately, nested in the caller. On any other thread
+    /// it never runs inline: it is queued and runs on the loop thread.
+    ///
+    /// - Throws: `EventLoopError.terminated`, `.outOfMemory`, as `submit(_:)`.
+    public func submitInternal(_ task: @escaping @Sendable () throws -> Void) throws {
+        if inEventLoop {
+            guard !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
+            if canRunInline() {
+                inlineDepth += 1
+                defer { inlineDepth -= 1 }
+                runJob(task)
+                if metricsEnabled { counters.internalTasksRun &+= 1 }
+            } else {
+                localInternal.append(task)
+            }
+            return
+        }
+        try admit(task, lane: .internal) { lk_mpsc_push(internalIngress, $0) }
+        lk_wake_notify(wake)
+    }
+
+    /// Queues a microtask: it runs after the current phase of the tick (or after the current task in
+    /// strict mode), before the loop sleeps. Any thread.
+    ///
+    /// - Throws: `EventLoopError.terminated`, `.outOfMemory`, as `submit(_:)`.
+    public func queueMicrotask(_ task: @escaping @Sendable () throws -> Void) throws {
+        if inEventLoop {
+            guard !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
+            var payload = lk_task(job: task)
+            if lk_ring_push(microtaskRing, &payload) < 0 {
+                _ = takeJob(from: &payload)
+                throw EventLoopError.outOfMemory
+            }
+            return
+        }
+        try admit(task, lane: .microtask) { lk_ring_push(microtaskRing, $0) }
+        lk_wake_notify(wake)
+    }
+
+    /// Runs `task` on the loop thread and returns its result (or rethrows its error) to the caller.
+    /// Any thread, from async code.
+    ///
+    /// - Throws: the task's own error; `EventLoopError.terminated` if the loop does not accept the task
+    ///   or discards it (`close()`); `.outOfMemory`.
+    public func perform<T: Sendable>(_ task: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let reply = Reply(continuation)
+            do {
+                try submit {
+                    reply.resume(with: Result { try task() })
+                }
+            } catch {
+                reply.resume(with: .failure(error))
+            }
+        }
+    }
+
+    // MARK: Admission from other threads
+
+    /// Pushes `job` from a thread that is not the loop's, inside the admission gate: if the gate is open,
+    /// the push is published before the loop's final drain; if it is closed, nothing is queued.
+    @inline(__always)
+    func admit(_ job: @escaping Job, lane: Lane, push: (UnsafeMutablePointer<lk_task>) -> Int32) throws {
+        var failed = false
+        guard lk_gate_enter(gate, &failed) else {
+            throw failed ? EventLoopError.outOfMemory : EventLoopError.terminated
+        }
+        var payload = lk_task(job: job, timestamp: metricsEnabled ? lk_clock_now_ns() : 0)
+        let rc = push(&payload)
+        lk_gate_exit()
+        if rc < 0 {
+            _ = takeJob(from: &payload) // release the closure: it was not queued
+            throw EventLoopError.outOfMemory
+        }
+        if metricsEnabled {
+            switch lane {
+            case .external: foreignExternalSubmitted.wrappingAdd(1, ordering: .relaxed)
+            case .internal: foreignInternalSubmitted.wrappingAdd(1, ordering: .relaxed)
+            case .microtask: break
+            }
+        }
+    }
+
+    enum Lane { case external, `internal`, microtask }
+
+    /// Loop thread: may a task submitted now run inline without overtaking queued work?
+    func canRunInline() -> Bool {
+        batchRemaining == 0 && inlineDepth < Self.maxInlineDepth && !isFinishing
+            && localInternal.isEmpty && localExternal.isEmpty
+            && lk_mpsc_is_empty(internalIngress) && lk_ingress_is_empty(ingress)
+            && lk_wake_state_load(wake) == LK_STATE_RUNNING
+    }
+}
+
+/// Resumes a continuation exactly once: with the task's result, or with `.terminated` if the task is
+/// released without running (the loop was closed).
+final class Reply<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, any Error>?>
+
+    init(_ continuation: CheckedContinuation<T, any Error>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(with result: Result<T, any Error>) {
+        continuation.withLock { $0.take() }?.resume(with: result)
+    }
+
+    deinit {
+        continuation.withLock { $0.take() }?.resume(throwing: EventLoopError.terminated)
+    }
+}

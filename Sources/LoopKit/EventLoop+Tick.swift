@@ -1,0 +1,244 @@
+internal import CLoopCore
+import Glibc
+import Synchronization
+
+// One tick, in order (docs/design.md, "anatomy of a tick"):
+//   1. read the tick anchor and compute the tick time
+//   2. run expired timers                                     then microtasks
+//   3. run the internal lane, bounded to what was queued at the start of the phase, then microtasks
+//   4. run up to externalBatchBudget external tasks           then microtasks
+//   5. poll: without blocking if work remains, else idle (spin, then park in the poller); dispatch I/O
+//   6. microtasks
+extension EventLoop {
+    func tick() {
+        let now = clock.nanoseconds()
+        anchor.withLock { $0.tickTime = $0.anchor + .nanoseconds(now - $0.anchorNanoseconds) }
+        if metricsEnabled { counters.ticks &+= 1 }
+
+        runDueTimers(now: now)
+        drainMicrotasks()
+        runInternalLane()
+        drainMicrotasks()
+        runExternalLane()
+        drainMicrotasks()
+
+        if hasPendingWork() {
+            if registeredCount > 0 { pollIO(timeoutNanoseconds: 0) }
+        } else {
+            idle()
+        }
+        drainMicrotasks()
+        if metricsEnabled { publishMetrics() }
+    }
+
+    // MARK: Running tasks
+
+    @inline(__always)
+    func runJob(_ job: Job) {
+        do {
+            try job()
+        } catch {
+            configuration.errorHandler(error)
+        }
+        if configuration.strictMicrotaskOrdering { drainMicrotasks() }
+    }
+
+    func runDueTimers(now: Int64) {
+        timerState.withLock { state in
+            while let entry = state.heap.popDue(now: now) { dueTimers.append(entry.job) }
+            earliestDeadline.store(state.heap.earliestDeadline ?? .max, ordering: .relaxed)
+        }
+        guard !dueTimers.isEmpty else { return }
+        var index = 0
+        while index < dueTimers.count {
+            let job = dueTimers[index]
+            index += 1
+            batchRemaining = dueTimers.count - index
+            if closeRequested.load(ordering: .relaxed) { break }
+            runJob(job)
+            if metricsEnabled { counters.timersFired &+= 1 }
+        }
+        batchRemaining = 0
+        dueTimers.removeAll(keepingCapacity: true)
+    }
+
+    /// Internal lane: everything queued when the phase starts, no more. A marker pushed behind the
+    /// cross-thread tasks ends the snapshot; the loop thread's own internal tasks are counted.
+    @discardableResult
+    func runInternalLane() -> Int {
+        var ran = 0
+        if !lk_mpsc_is_empty(internalIngress) {
+            var marker = lk_task.marker
+            if lk_mpsc_push(internalIngress, &marker) >= 0 {
+                var task = lk_task()
+                while true {
+                    let status = lk_mpsc_pop(internalIngress, &task)
+                    if status == LK_POP_BUSY { lk_thread_spin_pause(); continue } // the marker is behind it
+                    guard status == LK_POP_OK, !task.isMarker else { break }
+                    let job = takeJob(from: &task)
+                    if closeRequested.load(ordering: .relaxed) { continue } // released, not run
+                    recordLatency(of: task, lane: .internal)
+                    runJob(job)
+                    ran += 1
+                }
+            }
+        }
+        var local = localInternal.count
+        while local > 0, let job = localInternal.removeFirst() {
+            local -= 1
+            if closeRequested.load(ordering: .relaxed) { continue }
+            runJob(job)
+            ran += 1
+        }
+        if metricsEnabled { counters.internalTasksRun &+= UInt64(ran) }
+        return ran
+    }
+
+    /// External lane: up to externalBatchBudget tasks, cross-thread ones first, then the loop thread's own.
+    @discardableResult
+    func runExternalLane() -> Int {
+        let budget = configuration.externalBatchBudget
+        var busy = false
+        let n = lk_ingress_pop_batch(ingress, externalBatch, budget, &busy)
+        var ran = 0
+        for i in 0..<n {
+            let job = takeJob(from: externalBatch + i)
+            batchRemaining = n - i - 1
+            if closeRequested.load(ordering: .relaxed) { continue }
+            recordLatency(of: externalBatch[i], lane: .external)
+            runJob(job)
+            ran += 1
+        }
+        batchRemaining = 0
+        var local = Swift.min(localExternal.count, budget - n)
+        while local > 0, let job = localExternal.removeFirst() {
+            local -= 1
+            if closeRequested.load(ordering: .relaxed) { continue }
+            runJob(job)
+            ran += 1
+        }
+        if metricsEnabled { counters.externalTasksRun &+= UInt64(ran) }
+        return ran
+    }
+
+    /// Runs up to microtaskBudget microtasks. Returns how many ran.
+    @discardableResult
+    func drainMicrotasks() -> Int {
+        var remaining = configuration.microtaskBudget
+        var ran = 0
+        while remaining > 0 {
+            let n = lk_ring_pop_batch(microtaskRing, microtaskBatch, Swift.min(remaining, microtaskBatchCapacity), nil)
+            if n == 0 { break }
+            for i in 0..<n {
+                let job = takeJob(from: microtaskBatch + i)
+                if closeRequested.load(ordering: .relaxed) { continue }
+                do { try job() } catch { configuration.errorHandler(error) }
+            }
+            remaining -= n
+            ran += n
+        }
+        if metricsEnabled { counters.microtasksRun &+= UInt64(ran) }
+        return ran
+    }
+
+    /// True when any lane has a task queued (or a push in flight): then the loop must not block.
+    func hasPendingWork() -> Bool {
+        !localExternal.isEmpty || !localInternal.isEmpty || !lk_ingress_is_empty(ingress)
+            || !lk_mpsc_is_empty(internalIngress) || !lk_ring_is_empty(microtaskRing)
+    }
+
+    // MARK: Idle: spin, then park
+
+    func idle() {
+        if spinBudget > 0, spin() { return }
+        park()
+    }
+
+    /// Polls for work for up to the spin budget while staying RUNNING (producers then skip the wake
+    /// syscall). True when work, a due timer, I/O or a state change ended the spin.
+    func spin() -> Bool {
+        let start = lk_clock_now_ns()
+        var lastIOPoll = start
+        var iteration = 0
+        while true {
+            if hasPendingWork() || lk_wake_state_load(wake) != LK_STATE_RUNNING { return true }
+            iteration &+= 1
+            if iteration & 15 == 0 {
+                let now = lk_clock_now_ns()
+                if now - start >= spinBudget { return false }
+                if clock.nanoseconds() >= earliestDeadline.load(ordering: .relaxed) { return true }
+                if registeredCount > 0 && now - lastIOPoll >= 5_000 {
+                    lastIOPoll = now
+                    if pollIO(timeoutNanoseconds: 0) > 0 { return true }
+                }
+            }
+            lk_thread_spin_pause()
+        }
+    }
+
+    /// Blocks in the poller until I/O, a wakeup or the next timer. The Dekker half on the loop's side:
+    /// announce SLEEPING (with a fence), re-check every lane, and only then block.
+    func park() {
+        guard lk_wake_prepare_park(wake) else { return } // the state moved on (terminating)
+        if hasPendingWork() {
+            lk_wake_finish_park(wake)
+            return
+        }
+        let timeout: Int64 = timerState.withLock { state in
+            guard let deadline = state.heap.earliestDeadline else { return -1 }
+            return Swift.max(0, deadline - clock.nanoseconds())
+        }
+        let before = lk_clock_now_ns()
+        var woken = false
+        let n = waitForIO(timeoutNanoseconds: timeout, woken: &woken)
+        lk_wake_finish_park(wake)
+        adaptSpin(slept: lk_clock_now_ns() - before, woken: woken || n > 0)
+        if n > 0 { dispatchIO(count: n) }
+    }
+
+    func adaptSpin(slept: Int64, woken: Bool) {
+        guard case .spinThenPark(let maximum, true) = configuration.idleStrategy else { return }
+        let maxNs = Self.nanoseconds(maximum)
+        if woken && slept < maxNs {
+            spinBudget = Swift.min(maxNs, spinBudget * 2) // work came soon after we stopped spinning
+        } else if slept >= maxNs {
+            spinBudget = Swift.max(1_000, spinBudget / 2) // a long sleep: the spin was wasted
+        }
+    }
+
+    // MARK: I/O
+
+    /// One poll; returns the number of events it dispatched.
+    @discardableResult
+    func pollIO(timeoutNanoseconds: Int64) -> Int {
+        var woken = false
+        let n = waitForIO(timeoutNanoseconds: timeoutNanoseconds, woken: &woken)
+        if n > 0 { dispatchIO(count: n) }
+        return n
+    }
+
+    func waitForIO(timeoutNanoseconds: Int64, woken: inout Bool) -> Int {
+        guard let poller else { return 0 }
+        pollEpoch &+= 1
+        let n = lk_poller_wait(poller, timeoutNanoseconds, pollEvents, Int32(pollEventsCapacity), &woken)
+        if n < 0 {
+            configuration.errorHandler(EventLoopError.system(operation: "poll", errno: -n))
+            return 0
+        }
+        return Int(n)
+    }
+
+    /// Runs the handler of each ready fd. An fd registered after the poll (its epoch is this poll's) or
+    /// unregistered by an earlier handler in the same batch gets nothing.
+    func dispatchIO(count: Int) {
+        for i in 0..<count {
+            let event = pollEvents[i]
+            let fd = Int(event.fd)
+            guard fd < registrations.count, let registration = registrations[fd],
+                  registration.epoch < pollEpoch else { continue }
+            registration.handler(IOEvents(rawValue: event.events))
+            if metricsEnabled { counters.ioEventsDispatched &+= 1 }
+            if configuration.strictMicrotaskOrdering { drainMicrotasks() }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+internal import CLoopCore
+import Glibc
+import Synchronization
+
+/// A single-threaded event loop: tasks, microtasks, timers and file-descriptor readiness, all run on one
+/// thread, in the order described in `docs/design.md` ("anatomy of a tick").
+///
+/// Threading: every method is safe to call from any thread unless its documentation says "loop thread
+/// only". The loop thread is the thread inside `run()` (or the one `start()` created).
+///
+/// Life cycle: `awake` (created) → `running` ⇄ `sleeping` → `terminating` → `terminated`. `shutdown()`
+/// is graceful: every task whose submission succeeded runs exactly once, on the loop thread, before the
+/// loop terminates. `close()` is immediate: queued tasks are released without running.
+///
+/// A task that traps (a failed precondition, a forced unwrap of nil) stops the whole process; Swift
+/// cannot recover from a trap. A task that throws is not a trap: its error goes to
+/// `Configuration.errorHandler`, or back to the caller with `perform(_:)`.
+public final class EventLoop: @unchecked Sendable {
+    /// The lifecycle states of a loop.
+    public enum State: Sendable, Equatable {
+        case awake, running, sleeping, terminating, terminated
+    }
+
+    /// The configuration the loop was created with.
+    public let configuration: Configuration
+
+    // MARK: Shared state (any thread). The C objects synchronise themselves.
+
+    let id: UInt64
+    let wake: OpaquePointer          // lk_wake: state word, wake-pending flag, eventfd
+    let gate: OpaquePointer          // lk_gate: admission of work from other threads
+    let ingress: OpaquePointer       // lk_ingress: external tasks from other threads
+    let internalIngress: OpaquePointer // lk_mpsc: internal tasks from other threads
+    let microtaskRing: OpaquePointer // lk_ring: microtasks from any thread
+    let clock: any MonotonicClock
+    let metricsEnabled: Bool
+
+    /// Set once `run()` (or a shutdown of a loop that never ran) owns the consumer side of the queues.
+    let consumerClaimed = Atomic<Bool>(false)
+    /// Set by `close()`: the loop discards work instead of draining it.
+    let closeRequested = Atomic<Bool>(false)
+    let timerState = Mutex(TimerState())
+    /// The earliest timer deadline (Int64.max for none), mirrored out of `timerState` so the spinning
+    /// loop can watch it without the lock. Written under the timer lock (relaxed); read relaxed (a hint:
+    /// the lock is taken before the loop sleeps).
+    let earliestDeadline = Atomic<Int64>(Int64.max)
+    let anchor: Mutex<AnchorState>
+    let terminatedLatch = Latch()
+    let metricsStore = Mutex(Metrics())
+    /// Tasks submitted from other threads, counted only when metrics are enabled (relaxed: a statistic).
+    let foreignExternalSubmitted = Atomic<UInt64>(0)
+    let foreignInternalSubmitted = Atomic<UInt64>(0)
+
+    // MARK: Loop-thread state: read and written only by the thread running the loop.
+
+    var poller: OpaquePointer?
+    var localExternal = LocalJobQueue()
+    var localInternal = LocalJobQueue()
+    let externalBatch: UnsafeMutablePointer<lk_task>
+    let microtaskBatch: UnsafeMutablePointer<lk_task>
+    let microtaskBatchCapacity: Int
+    var dueTimers: [Job] = []
+    /// Tasks taken off a queue for the current phase and not yet run; the inline fast path of
+    /// `submitInternal` must not overtake them.
+    var batchRemaining = 0
+    var inlineDepth = 0
+    var isFinishing = false
+    var registrations: [FDRegistration?] = []
+    var registeredCount = 0
+    var pollEvents: UnsafeMutablePointer<lk_poll_event>
+    let pollEventsCapacity = 256
+    var pollEpoch: UInt64 = 0
+    var spinBudget: Int64
+    var counters = Metrics()
+    var pendingLatencies: [UInt64] = []
+
+    static let maxInlineDepth = 16
+
+    /// Creates a loop. It does nothing until `run()` or `start()`.
+    ///
+    /// - Throws: `EventLoopError.outOfMemory`, or `.system` if an eventfd cannot be created.
+    public init(configuration: Configuration = Configuration()) throws {
+        precondition(configuration.externalBatchBudget > 0, "EventLoop.Configuration.externalBatchBudget must be positive")
+        precondition(configuration.microtaskBudget > 0, "EventLoop.Configuration.microtaskBudget must be positive")
+        precondition(MemoryLayout<Job>.size <= 2 * MemoryLayout<UInt>.size, "a Job must fit two lk_task words")
+        self.configuration = configuration
+        clock = configuration.clock
+        metricsEnabled = configuration.metricsEnabled
+        id = lk_thread_next_loop_id()
+
+        var w: OpaquePointer?, g: OpaquePointer?, q: OpaquePointer?, i: OpaquePointer?, r: OpaquePointer?
+        var rc = lk_wake_create(&w)
+        guard rc == 0 else { throw Self.error(rc, "eventfd") }
+        rc = lk_gate_create(&g)
+        if rc == 0 { rc = lk_ingress_create(&q, configuration.ingress == .lockFree ? LK_INGRESS_LOCK_FREE : LK_INGRESS_CHUNKED) }
+        if rc == 0 { rc = lk_mpsc_create(&i) }
+        if rc == 0 { rc = lk_ring_create(&r) }
+        guard rc == 0 else {
+            lk_ring_destroy(r); lk_mpsc_destroy(i); lk_ingress_destroy(q); lk_gate_destroy(g); lk_wake_destroy(w)
+            throw Self.error(rc, "create")
+        }
+        wake = w!; gate = g!; ingress = q!; internalIngress = i!; microtaskRing = r!
+
+        externalBatch = .allocate(capacity: configuration.externalBatchBudget)
+        microtaskBatchCapacity = Swift.min(configuration.microtaskBudget, 1024)
+        microtaskBatch = .allocate(capacity: microtaskBatchCapacity)
+        pollEvents = .allocate(capacity: pollEventsCapacity)
+        anchor = Mutex(AnchorState(anchor: .zero, anchorNanoseconds: configuration.clock.nanoseconds(), tickTime: .zero))
+        if case .spinThenPark(let maximum, let adaptive) = configuration.idleStrategy {
+            let maxNs = Self.nanoseconds(maximum)
+            spinBudget = adaptive ? Swift.max(1_000, maxNs / 4) : maxNs
+        } else {
+            spinBudget = 0
+        }
+        if metricsEnabled { pendingLatencies.reserveCapacity(1024) }
+    }
+
+    deinit {
+        // No thread can be using the loop: release every job still queued, then the C objects.
+        var task = lk_task()
+        while lk_ingress_pop(ingress, &task) == LK_POP_OK { _ = takeJob(from: &task) }
+        while lk_mpsc_pop(internalIngress, &task) == LK_POP_OK { if !task.isMarker { _ = takeJob(from: &task) } }
+        while lk_ring_pop(microtaskRing, &task) == LK_POP_OK { _ = takeJob(from: &task) }
+        if let poller { lk_poller_destroy(poller) }
+        lk_ring_destroy(microtaskRing)
+        lk_mpsc_destroy(internalIngress)
+        lk_ingress_destroy(ingress)
+        lk_gate_destroy(gate)
+        lk_wake_destroy(wake)
+        externalBatch.deallocate()
+        microtaskBatch.deallocate()
+        pollEvents.deallocate()
+    }
+
+    // MARK: State
+
+    /// The loop's current state. Any thread; a snapshot.
+    public var state: State {
+        switch lk_wake_state_load(wake) {
+        case LK_STATE_AWAKE: return .awake
+        case LK_STATE_RUNNING: return .running
+        case LK_STATE_SLEEPING: return .sleeping
+        case LK_STATE_TERMINATING: return .terminating
+        default: return .terminated
+        }
+    }
+
+    /// The poll backend in use, once the loop runs (nil before `run()` and after termination).
+    /// Loop thread only while running; any thread gets a snapshot.
+    public var backend: PollBackend? {
+        poller.map { PollBackend(lk_poller_backend($0)) }
+    }
+
+    // MARK: Running
+
+    /// Runs the loop on the calling thread until it terminates.
+    ///
+    /// - Throws: `EventLoopError.reentrantRun` when the calling thread is already running a loop (for
+    ///   example from inside a task); `.alreadyRunning` when another thread runs this loop;
+    ///   `.terminated` when the loop has terminated; `.backendUnavailable` when the configured poll
+    ///   backend cannot be set up (then the loop stays `awake` and `run()` may be tried again).
+    public func run() throws {
+        try run(whenRunning: nil)
+    }
+
+    func run(whenRunning: (() -> Void)?) throws {
+        guard lk_thread_loop_id() == 0 else { throw EventLoopError.reentrantRun }
+        guard consumerClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            throw state == .terminated ? EventLoopError.terminated : EventLoopError.alreadyRunning
+        }
+        var p: OpaquePointer?
+        let rc = lk_poller_create(&p, configuration.backend.cValue, lk_wake_fd(wake))
+        guard rc == 0 else {
+            consumerClaimed.store(false, ordering: .releasing)
+            throw EventLoopError.backendUnavailable(configuration.backend, errno: -rc)
+        }
+        poller = p
+        let previous = lk_thread_set_loop_id(id)
+        defer { lk_thread_set_loop_id(previous) }
+        // Fails only when shutdown() or close() came first: the state is then TERMINATING and the loop
+        // goes straight to its final drain.
+        _ = lk_wake_state_cas(wake, LK_STATE_AWAKE, LK_STATE_RUNNING)
+        whenRunning?()
+        while lk_wake_state_load(wake) != LK_STATE_TERMINATING {
+            tick()
+        }
+        finish()
+    }
+
+    /// Starts the loop on a new thread named "LoopKit-<id>" and returns once it is running.
+    ///
+    /// - Throws: whatever `run()` throws on that thread (`.alreadyRunning`, `.terminated`,
+    ///   `.backendUnavailable`), or `.system` if the thread cannot be created.
+    public func start() throws {
+        let failure = Mutex<EventLoopError?>(nil)
+        let ready = Latch() // opened when the loop runs, or when run() fails
+        try spawnThread(name: "LoopKit-\(id)") { [self] in
+            do {
+                try run(whenRunning: { ready.open() })
+            } catch {
+                failure.withLock { $0 = error as? EventLoopError ?? .system(operation: "run", errno: 0) }
+                ready.open()
+            }
+        }
+        ready.wait()
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    // MARK: Thread affinity
+
+    /// True when called on this loop's thread. A thread-local load and a compare (a few ns).
+    public var inEventLoop: Bool { lk_thread_loop_id() == id }
+
+    /// Stops the process unless called on this loop's thread.
+    public func preconditionInEventLoop(file: StaticString = #fileID, line: UInt = #line) {
+        precondition(inEventLoop, "EventLoop.preconditionInEventLoop: called off the loop thread", file: file, line: line)
+    }
+
+    func preconditionInEventLoop(_ api: String) {
+        precondition(inEventLoop, "EventLoop.\(api) must be called on the loop thread (from inside a task); from another thread, submit a task that calls it")
+    }
+
+    // MARK: Helpers
+
+    static func nanoseconds(_ d: Duration) -> Int64 {
+        let (seconds, attoseconds) = d.components
+        if seconds >= Int64.max / 1_000_000_000 { return Int64.max }
+        if seconds <= Int64.min / 1_000_000_000 { return Int64.min }
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    static func error(_ rc: Int32, _ operation: String) -> EventLoopError {
+        rc == -ENOMEM ? .outOfMemory : .system(operation: operation, errno: -rc)
+    }
+
+    static func writeToStandardError(_ message: String) {
+        var m = message
+        m.withUTF8 { buffer in _ = Glibc.write(2, buffer.baseAddress, buffer.count) }
+    }
+}
+
+/// The tick anchor: the loop's reference time and the monotonic instant it was set at.
+struct AnchorState {
+    var anchor: Duration
+    var anchorNanoseconds: Int64
+    var tickTime: Duration
+}
+
+struct TimerState {
+    var heap = TimerHeap()
+    var nextID: UInt64 = 0
+    var closed = false
+}
+
+extension lk_task {
+    /// The internal lane's end-of-snapshot marker (word 3 set; jobs leave it 0).
+    static var marker: lk_task {
+        var t = lk_task()
+        t.words.3 = 1
+        return t
+    }
+
+    var isMarker: Bool { words.3 == 1 }
+}

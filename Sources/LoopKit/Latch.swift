@@ -1,0 +1,86 @@
+internal import CLoopCore
+import Glibc
+
+/// A one-way gate that threads can block on (pthread mutex + condition variable) or await: closed until
+/// `open()`, open forever after. Used for "the loop has started" and "the loop has terminated".
+final class Latch: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var isOpen = false // guarded by mutex
+    private var waiters: [CheckedContinuation<Void, Never>] = [] // guarded by mutex
+
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    func open() {
+        pthread_mutex_lock(&mutex)
+        isOpen = true
+        let resumed = waiters
+        waiters.removeAll()
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+        for waiter in resumed { waiter.resume() }
+    }
+
+    var hasOpened: Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return isOpen
+    }
+
+    /// Blocks the calling thread until the latch opens.
+    func wait() {
+        pthread_mutex_lock(&mutex)
+        while !isOpen { pthread_cond_wait(&condition, &mutex) }
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Suspends the calling task until the latch opens.
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            pthread_mutex_lock(&mutex)
+            if isOpen {
+                pthread_mutex_unlock(&mutex)
+                continuation.resume()
+            } else {
+                waiters.append(continuation)
+                pthread_mutex_unlock(&mutex)
+            }
+        }
+    }
+}
+
+/// Starts a detached POSIX thread named `name` running `body`.
+func spawnThread(name: String, _ body: @escaping @Sendable () -> Void) throws {
+    final class Start: @unchecked Sendable {
+        let name: String
+        let body: @Sendable () -> Void
+        init(name: String, body: @escaping @Sendable () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+    let start = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    defer { pthread_attr_destroy(&attributes) }
+    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, &attributes, { raw in
+        let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
+        start.name.withCString { lk_thread_set_name($0) }
+        start.body()
+        return nil
+    }, start)
+    if rc != 0 {
+        Unmanaged<Start>.fromOpaque(start).release()
+        throw EventLoopError.system(operation: "pthread_create", errno: rc)
+    }
+}

@@ -1,0 +1,67 @@
+internal import CLoopCore
+import Synchronization
+
+extension EventLoop {
+    /// Counters and latencies of a loop with `Configuration.metricsEnabled`. A snapshot, published by the
+    /// loop at the end of every tick.
+    public struct Metrics: Sendable, Equatable {
+        /// Ticks run.
+        public var ticks: UInt64 = 0
+        /// Tasks run per lane.
+        public var externalTasksRun: UInt64 = 0
+        public var internalTasksRun: UInt64 = 0
+        public var microtasksRun: UInt64 = 0
+        public var timersFired: UInt64 = 0
+        public var ioEventsDispatched: UInt64 = 0
+        /// Tasks submitted from other threads and not yet run, per lane; microtasks waiting.
+        public var externalQueueDepth: UInt64 = 0
+        public var internalQueueDepth: UInt64 = 0
+        public var microtaskQueueDepth: UInt64 = 0
+        /// Producers that found the loop asleep and asked for a wakeup, and the eventfd writes that cost.
+        public var wakeRequests: UInt64 = 0
+        public var wakeSyscalls: UInt64 = 0
+        /// Submit-to-start latency of tasks submitted from other threads (external and internal lanes), ns.
+        public var taskLatency = LatencyHistogram()
+        /// Tasks from other threads run so far (the loop's side of the queue depths).
+        var foreignExternalRun: UInt64 = 0
+        var foreignInternalRun: UInt64 = 0
+
+        public init() {}
+    }
+
+    /// The latest metrics, or nil when the loop was created without `metricsEnabled`. Any thread.
+    public func metrics() -> Metrics? {
+        guard metricsEnabled else { return nil }
+        var snapshot = metricsStore.withLock { $0 }
+        var requests: UInt64 = 0, syscalls: UInt64 = 0
+        lk_wake_counters(wake, &requests, &syscalls)
+        snapshot.wakeRequests = requests
+        snapshot.wakeSyscalls = syscalls
+        return snapshot
+    }
+
+    /// Loop thread, metrics on: the latency of a task from another thread (timestamp in its payload).
+    @inline(__always)
+    func recordLatency(of task: lk_task, lane: Lane) {
+        guard metricsEnabled, task.timestamp != 0 else { return }
+        if lane == .external { counters.foreignExternalRun &+= 1 } else { counters.foreignInternalRun &+= 1 }
+        pendingLatencies.append(UInt64(Swift.max(0, lk_clock_now_ns() - task.timestamp)))
+    }
+
+    /// Loop thread, metrics on: publishes the counters and the latencies recorded since the last call.
+    func publishMetrics() {
+        let external = foreignExternalSubmitted.load(ordering: .relaxed)
+        let internalLane = foreignInternalSubmitted.load(ordering: .relaxed)
+        let ringDepth = UInt64(lk_ring_length(microtaskRing))
+        metricsStore.withLock { store in
+            let latency = store.taskLatency
+            store = counters
+            store.taskLatency = latency
+            for value in pendingLatencies { store.taskLatency.record(value) }
+            store.externalQueueDepth = external &- Swift.min(external, counters.foreignExternalRun)
+            store.internalQueueDepth = internalLane &- Swift.min(internalLane, counters.foreignInternalRun)
+            store.microtaskQueueDepth = ringDepth
+        }
+        pendingLatencies.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,100 @@
+/// Identifies a scheduled timer for `EventLoop.cancelTimer(_:)`.
+public struct TimerID: Hashable, Sendable, CustomStringConvertible {
+    let raw: UInt64
+    public var description: String { "TimerID(\(raw))" }
+}
+
+/// A binary min-heap of timers ordered by (deadline, sequence), with an index from id to heap slot so a
+/// timer can be cancelled in O(log n). Equal deadlines fire in scheduling order (the sequence breaks ties).
+/// Not thread-safe: the loop keeps it inside a mutex.
+struct TimerHeap {
+    struct Entry {
+        var deadline: Int64
+        var sequence: UInt64
+        var id: UInt64
+        var job: Job
+    }
+
+    private var heap: [Entry] = []
+    private var slots: [UInt64: Int] = [:]
+    private var nextSequence: UInt64 = 0
+
+    var count: Int { heap.count }
+    var isEmpty: Bool { heap.isEmpty }
+    /// The earliest deadline, if any timer is pending.
+    var earliestDeadline: Int64? { heap.first?.deadline }
+
+    mutating func insert(id: UInt64, deadline: Int64, job: @escaping Job) {
+        let entry = Entry(deadline: deadline, sequence: nextSequence, id: id, job: job)
+        nextSequence &+= 1
+        heap.append(entry)
+        slots[id] = heap.count - 1
+        siftUp(heap.count - 1)
+    }
+
+    /// Removes and returns the earliest timer if it is due at `now`.
+    mutating func popDue(now: Int64) -> Entry? {
+        guard let first = heap.first, first.deadline <= now else { return nil }
+        return remove(at: 0)
+    }
+
+    /// Removes the timer `id`; nil if it is not pending.
+    mutating func cancel(id: UInt64) -> Entry? {
+        guard let slot = slots[id] else { return nil }
+        return remove(at: slot)
+    }
+
+    /// Removes every timer (their jobs are released without running).
+    mutating func removeAll() -> Int {
+        let n = heap.count
+        heap.removeAll()
+        slots.removeAll()
+        return n
+    }
+
+    private static func precedes(_ a: Entry, _ b: Entry) -> Bool {
+        a.deadline < b.deadline || (a.deadline == b.deadline && a.sequence < b.sequence)
+    }
+
+    private mutating func remove(at slot: Int) -> Entry {
+        let last = heap.count - 1
+        if slot != last { swapAt(slot, last) }
+        let removed = heap.removeLast()
+        slots[removed.id] = nil
+        if slot < heap.count {
+            siftDown(slot)
+            siftUp(slot)
+        }
+        return removed
+    }
+
+    private mutating func swapAt(_ i: Int, _ j: Int) {
+        heap.swapAt(i, j)
+        slots[heap[i].id] = i
+        slots[heap[j].id] = j
+    }
+
+    private mutating func siftUp(_ start: Int) {
+        var child = start
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard Self.precedes(heap[child], heap[parent]) else { return }
+            swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    private mutating func siftDown(_ start: Int) {
+        var parent = start
+        while true {
+            let left = 2 * parent + 1
+            guard left < heap.count else { return }
+            var best = left
+            let right = left + 1
+            if right < heap.count && Self.precedes(heap[right], heap[left]) { best = right }
+            guard Self.precedes(heap[best], heap[parent]) else { return }
+            swapAt(best, parent)
+            parent = best
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Glibc
+import LoopKit
+import Synchronization
+import TestSupport
+
+/// A manual monotonic clock for timer tests: time moves only when the test says so.
+final class ManualClock: MonotonicClock, @unchecked Sendable {
+    private let now = Atomic<Int64>(1_000_000_000)
+    func nanoseconds() -> Int64 { now.load(ordering: .acquiring) }
+    func advance(by d: Duration) {
+        let (s, a) = d.components
+        now.add(s * 1_000_000_000 + a / 1_000_000_000, ordering: .releasing)
+    }
+}
+
+/// A counter any thread may bump and read.
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    func increment() { value.add(1, ordering: .relaxed) }
+    var count: Int { value.load(ordering: .relaxed) }
+}
+
+/// An append-only log of values, for checking the order tasks ran in.
+final class OrderLog<T: Sendable>: Sendable {
+    private let values = Mutex<[T]>([])
+    func append(_ v: T) { values.withLock { $0.append(v) } }
+    var snapshot: [T] { values.withLock { $0 } }
+    var count: Int { values.withLock { $0.count } }
+}
+
+extension EventLoop.Configuration {
+    static func testing(backend: PollBackend = .auto, idle: IdleStrategy = .park,
+                        ingress: IngressKind = .lockFree) -> Self {
+        var c = Self()
+        c.backend = backend
+        c.idleStrategy = idle
+        c.ingress = ingress
+        return c
+    }
+}
+
+/// Every backend that works here (io_uring only where a ring can be set up).
+enum LoopBackends {
+    static let available: [PollBackend] = {
+        var result: [PollBackend] = [.epoll]
+        if let loop = try? EventLoop(configuration: .testing(backend: .ioUring)) {
+            if (try? loop.start()) != nil {
+                result.append(.ioUring)
+            }
+            loop.shutdown()
+        }
+        return result
+    }()
+}
+
+/// Starts a loop on its own thread; the caller shuts it down.
+func startedLoop(_ configuration: EventLoop.Configuration = .testing()) throws -> EventLoop {
+    let loop = try EventLoop(configuration: configuration)
+    try loop.start()
+    return loop
+}
