@@ -17,6 +17,7 @@ import LoopKit
 /// half-closes its side still gets back everything it sent before the server closes.
 public final class EchoServer: @unchecked Sendable {
     private let loop: EventLoop
+    private let sendBufferSize: Int32?
 
     // MARK: Loop-thread state
 
@@ -33,8 +34,13 @@ public final class EchoServer: @unchecked Sendable {
     }
 
     /// Creates a server that will run on `loop`. Nothing happens until `start(port:)`.
-    public init(loop: EventLoop) {
+    ///
+    /// - Parameter sendBufferSize: `SO_SNDBUF` for each accepted socket; nil keeps the kernel's
+    ///   auto-tuned size (megabytes on loopback). A small one makes a slow reader push the server into
+    ///   its back-pressure path early.
+    public init(loop: EventLoop, sendBufferSize: Int? = nil) {
         self.loop = loop
+        self.sendBufferSize = sendBufferSize.map { Int32(clamping: $0) }
     }
 
     /// Listens on 127.0.0.1:`port` (0: a free port the kernel picks) and returns the bound port. Any thread.
@@ -101,13 +107,21 @@ public final class EchoServer: @unchecked Sendable {
     /// listener readable, so the loop reports it again and the accept is retried.
     private func acceptAll() {
         while listener >= 0 {
-            let client = accept4(listener, nil, nil, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+            let client = accept(listener, nil, nil) // (Glibc does not export accept4)
             if client < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 return // EAGAIN: none left; anything else: retried at the next report
             }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            guard fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK) == 0 else {
+                close(client)
+                continue
+            }
             var one: Int32 = 1
             setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            if var size = sendBufferSize {
+                setsockopt(client, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
             do {
                 try loop.register(fd: client, events: .read, ownership: .owned) { [self] events in
                     serve(client, events)

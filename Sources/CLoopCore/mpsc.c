@@ -4,11 +4,13 @@
  * Queue protocol (D. Vyukov, "Intrusive MPSC node-based queue"):
  *   push(n):  n->next = NULL; prev = exchange(tail, n); prev->next = n   (store-release)
  *   pop:      the consumer walks `head` along the `next` links; a stub node keeps the list non-empty.
- * Progress: push is wait-free (one exchange, one store, no retries). Pop is single-consumer and not
- * linearizable with respect to a producer stalled between its exchange and its link store: in that window
- * the consumer cannot reach the new node (or anything pushed after it) and reports LK_POP_BUSY — never
- * LK_POP_EMPTY, because `tail` already differs from the consumer's position. Callers that might sleep must
- * treat BUSY as "work is coming" (the loop spins briefly and retries).
+ * Progress: push is wait-free (one exchange, one store, no retries). Pop is single-consumer and blocking
+ * with respect to a producer stalled between its exchange and its link store (the busy window): the
+ * consumer cannot reach the new node or anything pushed after it, and — because a node is handed out only
+ * once its successor is linked — not the last linked task before it either. So with one task queued and a
+ * push held in the window, pop reports LK_POP_BUSY until the push links; with k > 1 queued, k - 1 pop and
+ * then BUSY. Never LK_POP_EMPTY while a push is in flight: `tail` already differs from the consumer's
+ * position. Callers that might sleep treat BUSY as "work is coming" (the loop spins briefly and retries).
  * "Was empty": push returns 1 when its predecessor was the stub, i.e. the consumer had caught up.
  *
  * Pool protocol: nodes are created in slabs (slab k holds LK_MPSC_SLAB0 << k nodes, so an index maps to

@@ -117,8 +117,11 @@ static int cancel_current(lk_uring_poller *p, int fd) {
         io_uring_prep_poll_remove(sqe, fd_user_data(fd, e->gen));
         io_uring_sqe_set_data64(sqe, UD_KIND_IGNORE << 62);
         e->armed = false;
-        /* Submit now so the kernel drops its reference to the file before the caller may close it. */
-        io_uring_submit(&p->ring);
+        /* Submit the cancellation and run the completion work now: until the cancelled poll completes,
+         * the kernel holds a reference to the file, so a close() by the caller would not release it (a
+         * closed listening socket would go on accepting). With DEFER_TASKRUN that work only runs when the
+         * ring is entered with GETEVENTS, hence submit_and_get_events rather than a plain submit. */
+        io_uring_submit_and_get_events(&p->ring);
     }
     e->gen = (e->gen + 1) & UD_GEN_MASK;
     return 0;

@@ -124,10 +124,10 @@ extension EventLoop {
 /// Resumes a continuation exactly once: with the task's result, or with `.terminated` if the task is
 /// released without running (the loop was closed).
 final class Reply<T: Sendable>: Sendable {
-    private let continuation: Mutex<CheckedContinuation<T, any Error>?>
+    private let continuation: Locked<CheckedContinuation<T, any Error>?>
 
     init(_ continuation: CheckedContinuation<T, any Error>) {
-        self.continuation = Mutex(continuation)
+        self.continuation = Locked(continuation)
     }
 
     func resume(with result: Result<T, any Error>) {

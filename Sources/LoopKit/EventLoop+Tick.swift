@@ -179,6 +179,7 @@ extension EventLoop {
     /// Blocks in the poller until I/O, a wakeup or the next timer. The Dekker half on the loop's side:
     /// announce SLEEPING (with a fence), re-check every lane, and only then block.
     func park() {
+        if metricsEnabled { publishMetrics() } // a sleeping loop's metrics must be current
         guard lk_wake_prepare_park(wake) else { return } // the state moved on (terminating)
         if hasPendingWork() {
             lk_wake_finish_park(wake)

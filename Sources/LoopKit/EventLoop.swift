@@ -39,14 +39,14 @@ public final class EventLoop: @unchecked Sendable {
     let consumerClaimed = Atomic<Bool>(false)
     /// Set by `close()`: the loop discards work instead of draining it.
     let closeRequested = Atomic<Bool>(false)
-    let timerState = Mutex(TimerState())
+    let timerState = Locked(TimerState())
     /// The earliest timer deadline (Int64.max for none), mirrored out of `timerState` so the spinning
     /// loop can watch it without the lock. Written under the timer lock (relaxed); read relaxed (a hint:
     /// the lock is taken before the loop sleeps).
     let earliestDeadline = Atomic<Int64>(Int64.max)
-    let anchor: Mutex<AnchorState>
+    let anchor: Locked<AnchorState>
     let terminatedLatch = Latch()
-    let metricsStore = Mutex(Metrics())
+    let metricsStore = Locked(Metrics())
     /// Tasks submitted from other threads, counted only when metrics are enabled (relaxed: a statistic).
     let foreignExternalSubmitted = Atomic<UInt64>(0)
     let foreignInternalSubmitted = Atomic<UInt64>(0)
@@ -105,7 +105,7 @@ public final class EventLoop: @unchecked Sendable {
         microtaskBatchCapacity = Swift.min(configuration.microtaskBudget, 1024)
         microtaskBatch = .allocate(capacity: microtaskBatchCapacity)
         pollEvents = .allocate(capacity: pollEventsCapacity)
-        anchor = Mutex(AnchorState(anchor: .zero, anchorNanoseconds: configuration.clock.nanoseconds(), tickTime: .zero))
+        anchor = Locked(AnchorState(anchor: .zero, anchorNanoseconds: configuration.clock.nanoseconds(), tickTime: .zero))
         if case .spinThenPark(let maximum, let adaptive) = configuration.idleStrategy {
             let maxNs = Self.nanoseconds(maximum)
             spinBudget = adaptive ? Swift.max(1_000, maxNs / 4) : maxNs
@@ -192,7 +192,7 @@ public final class EventLoop: @unchecked Sendable {
     /// - Throws: whatever `run()` throws on that thread (`.alreadyRunning`, `.terminated`,
     ///   `.backendUnavailable`), or `.system` if the thread cannot be created.
     public func start() throws {
-        let failure = Mutex<EventLoopError?>(nil)
+        let failure = Locked<EventLoopError?>(nil)
         let ready = Latch() // opened when the loop runs, or when run() fails
         try spawnThread(name: "LoopKit-\(id)") { [self] in
             do {

@@ -1,6 +1,7 @@
 import CLoopCore
 import Glibc
 import Testing
+import TestSupport
 
 /// Both backends behind one contract: readiness for read, write, hangup and error; add / modify / remove;
 /// bad input answered with an errno, never a crash. io_uring cases run only where io_uring works.

@@ -2,6 +2,7 @@ import CLoopCore
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 
 /// The sleep/wake handshake: a sleeping loop is never left asleep with work queued, and however many
 /// producers wake it, one sleep costs at most one eventfd write.

@@ -22,7 +22,7 @@ final class Counter: Sendable {
 
 /// An append-only log of values, for checking the order tasks ran in.
 final class OrderLog<T: Sendable>: Sendable {
-    private let values = Mutex<[T]>([])
+    private let values = Locked<[T]>([])
     func append(_ v: T) { values.withLock { $0.append(v) } }
     var snapshot: [T] { values.withLock { $0 } }
     var count: Int { values.withLock { $0.count } }

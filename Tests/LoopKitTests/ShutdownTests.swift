@@ -38,7 +38,7 @@ import TestSupport
             let loop = try startedLoop(.testing(idle: repetition % 2 == 0 ? .park : .default, ingress: ingress))
             let perProducer = stressCount(Self.perProducer, minimum: 2_000)
             let ledger = Ledger(count: Self.producers * perProducer)
-            let accepted = Mutex<[Bool]>(Array(repeating: false, count: ledger.count))
+            let accepted = Locked<[Bool]>(Array(repeating: false, count: ledger.count))
             let acceptedCount = Counter()
             let rejectedAfterAccepted = Counter()
             runOnThreads(Self.producers + 1) { index in

@@ -1,23 +1,44 @@
 import Glibc
 
+private final class ThreadStart {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+/// Real POSIX threads, started at once and joined by `join()` (which must be called exactly once).
+public final class ThreadGroup {
+    private var threads: [pthread_t] = []
+    private var joined = false
+
+    public init(_ count: Int, _ body: @Sendable @escaping (Int) -> Void) {
+        threads.reserveCapacity(count)
+        for index in 0..<count {
+            let start = Unmanaged.passRetained(ThreadStart { body(index) })
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { argument in
+                Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue().body()
+                return nil
+            }, start.toOpaque())
+            precondition(rc == 0, "pthread_create failed: \(rc)")
+            threads.append(thread)
+        }
+    }
+
+    public func join() {
+        precondition(!joined, "ThreadGroup joined twice")
+        joined = true
+        for thread in threads {
+            let rc = pthread_join(thread, nil)
+            precondition(rc == 0, "pthread_join failed: \(rc)")
+        }
+    }
+
+    deinit { precondition(joined, "ThreadGroup dropped without join()") }
+}
+
 /// Starts `count` POSIX threads running `body(index)` and joins them all.
 public func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    final class Start: @unchecked Sendable {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-    var threads: [pthread_t] = []
-    for index in 0..<count {
-        let start = Unmanaged.passRetained(Start { body(index) }).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, start)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        threads.append(thread)
-    }
-    for thread in threads { pthread_join(thread, nil) }
+    ThreadGroup(count, body).join()
 }
 
 /// Nanoseconds on CLOCK_MONOTONIC.
@@ -54,4 +75,30 @@ public func stressCount(_ count: Int, minimum: Int = 1) -> Int {
         return count
     }
     return max(minimum, Int(Double(count) * scale))
+}
+
+/// A value guarded by a pthread mutex, visible to ThreadSanitizer (unlike `Synchronization.Mutex` on Linux,
+/// whose futex-based lock lives in the uninstrumented standard library).
+public final class Locked<Value>: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Value // guarded by mutex
+
+    public init(_ value: Value) {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        self.value = value
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deinitialize(count: 1)
+        mutex.deallocate()
+    }
+
+    public func withLock<Result, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result) throws(Failure) -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
 }
