@@ -7,6 +7,7 @@
 #include "lk_clock.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,8 @@ int lk_poller_remove(lk_poller *p, int fd) {
 int lk_poller_wait(lk_poller *p, int64_t timeout_ns, lk_poll_event *events, int max, bool *woken) {
     if (max < 0) return -EINVAL;
     bool w = false;
-    int64_t deadline = timeout_ns > 0 ? lk_clock_now_ns() + timeout_ns : 0;
+    int64_t now = timeout_ns > 0 ? lk_clock_now_ns() : 0;
+    int64_t deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns; /* saturating */
     int rc;
     /* A signal ends the wait early with EINTR: wait again for what is left, so no wait ends before its
      * timeout unless something happened. */

@@ -182,7 +182,8 @@ static int arm_pending(lk_uring_poller *p) {
         e->queued = false;
     }
     /* Whatever could not be armed stays queued for the next wait. */
-    memmove(p->rearm, &p->rearm[done], (p->rearm_len - done) * sizeof(int));
+    if (done > 0 && done < p->rearm_len)
+        memmove(p->rearm, &p->rearm[done], (p->rearm_len - done) * sizeof(int));
     p->rearm_len -= done;
     return 0;
 }

@@ -51,7 +51,9 @@ extension EventLoop {
     public func register(fd: Int32, events: IOEvents, ownership: FDOwnership = .borrowed,
                          handler: @escaping (IOEvents) -> Void) throws {
         preconditionInEventLoop("register(fd:events:ownership:handler:)")
-        guard let poller, !isFinishing else { throw EventLoopError.terminated }
+        guard let poller, !isFinishing, lk_wake_state_load(wake) != LK_STATE_TERMINATING else {
+            throw EventLoopError.terminated
+        }
         try Self.check(lk_poller_add(poller, fd, events.rawValue), fd: fd, operation: "register")
         let index = Int(fd)
         if index >= registrations.count {

@@ -117,22 +117,12 @@ enum EchoClient {
 
     /// Expects 127.0.0.1:`port` to refuse connections, the listener having been unregistered and closed.
     ///
-    /// Known LoopKit bug (io_uring backend): the socket outlives `unregister` + `close` (and a loop
-    /// shutdown) for a while, because the cancelled poll request still holds the file until the ring is
-    /// next entered (or, after shutdown, until the ring's asynchronous teardown). A connect in that window
-    /// succeeds. With io_uring the immediate check is a known issue, and the listener must go away soon.
+    /// Expects `port` to refuse connections at once: closing the server's sockets (by `stop()` or by a loop
+    /// shutdown) must release them immediately, on both backends.
     static func expectRefused(port: UInt16, backend: PollBackend, _ comment: Comment,
                               sourceLocation: SourceLocation = #_sourceLocation) throws {
         let refusedAtOnce = try refuses(port: port)
-        guard backend == .ioUring else {
-            #expect(refusedAtOnce, comment, sourceLocation: sourceLocation)
-            return
-        }
-        withKnownIssue("io_uring: a closed socket lives on until its poll cancellation completes",
-                       isIntermittent: true) {
-            #expect(refusedAtOnce, comment, sourceLocation: sourceLocation)
-        }
-        #expect(waitUntil(seconds: 10) { (try? refuses(port: port)) == true }, comment, sourceLocation: sourceLocation)
+        #expect(refusedAtOnce, comment, sourceLocation: sourceLocation)
     }
 
     /// Sends `size` pseudo-random bytes (from `seed`) in chunks of varying sizes on one thread while

@@ -306,6 +306,24 @@ import TestSupport
     }
 
     @Test(arguments: LoopBackends.available)
+    func registerWhileTerminatingThrowsTerminated(backend: PollBackend) async throws {
+        let loop = try startedLoop(.testing(backend: backend))
+        let pipe = try IOFixture.pipe()
+        defer { IOFixture.close(pipe) }
+        let outcome = Locked<EventLoopError?>(nil)
+        try loop.submit {
+            loop.shutdown() // from inside a task: requests termination and returns
+            do {
+                try loop.register(fd: pipe.read, events: .read) { _ in }
+            } catch {
+                outcome.withLock { $0 = error as? EventLoopError }
+            }
+        }
+        loop.waitUntilTerminated()
+        #expect(outcome.withLock { $0 } == .terminated)
+    }
+
+    @Test(arguments: LoopBackends.available)
     func registerAfterTerminationThrowsTerminated(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()

@@ -72,8 +72,9 @@ import TestSupport
         hold.store(false, ordering: .releasing)
         #expect(waitUntil { log.count == 4 })
         let order = log.snapshot
+        // Not inline: I runs after A has returned. (Whether I then precedes B depends on whether B was in A's
+        // batch: the internal lane is drained first each tick, which is its priority, not the fast path.)
         #expect(order.firstIndex(of: "I")! > order.firstIndex(of: "A-end")!, "ran inline although B was queued")
-        #expect(order.firstIndex(of: "I")! > order.firstIndex(of: "B")!)
         await loop.shutdown()
     }
 
