@@ -14,7 +14,7 @@ extension EventLoop {
     ///
     /// - Throws: `EventLoopError.terminated` once the loop no longer accepts work (after its final drain
     ///   began, or after `close()`); `.outOfMemory` if the queue could not grow. Nothing is queued then.
-    public func submit(_ task: @escaping @Sendable () throws -> Void) throws {
+    public func submit(_ task: @escaping @Sendable () -> Void) throws {
         if inEventLoop {
             guard !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
             localExternal.append(task)
@@ -31,7 +31,7 @@ extension EventLoop {
     /// it never runs inline: it is queued and runs on the loop thread.
     ///
     /// - Throws: `EventLoopError.terminated`, `.outOfMemory`, as `submit(_:)`.
-    public func submitInternal(_ task: @escaping @Sendable () throws -> Void) throws {
+    public func submitInternal(_ task: @escaping @Sendable () -> Void) throws {
         if inEventLoop {
             guard !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
             if canRunInline() {
@@ -52,7 +52,7 @@ extension EventLoop {
     /// strict mode), before the loop sleeps. Any thread.
     ///
     /// - Throws: `EventLoopError.terminated`, `.outOfMemory`, as `submit(_:)`.
-    public func queueMicrotask(_ task: @escaping @Sendable () throws -> Void) throws {
+    public func queueMicrotask(_ task: @escaping @Sendable () -> Void) throws {
         if inEventLoop {
             guard !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
             var payload = lk_task(job: task)
@@ -81,6 +81,31 @@ extension EventLoop {
             } catch {
                 reply.resume(with: .failure(error))
             }
+        }
+    }
+
+    // MARK: Throwing tasks: their errors go to Configuration.errorHandler
+
+    /// `submit(_:)` for a task that throws; its error goes to `Configuration.errorHandler`.
+    public func submit(_ task: @escaping @Sendable () throws -> Void) throws {
+        try submit(catching(task))
+    }
+
+    /// `submitInternal(_:)` for a task that throws; its error goes to `Configuration.errorHandler`.
+    public func submitInternal(_ task: @escaping @Sendable () throws -> Void) throws {
+        try submitInternal(catching(task))
+    }
+
+    /// `queueMicrotask(_:)` for a task that throws; its error goes to `Configuration.errorHandler`.
+    public func queueMicrotask(_ task: @escaping @Sendable () throws -> Void) throws {
+        try queueMicrotask(catching(task))
+    }
+
+    /// Wraps a throwing task so that its error reaches the configured handler instead of being lost.
+    func catching(_ task: @escaping @Sendable () throws -> Void) -> Job {
+        let handler = configuration.errorHandler
+        return {
+            do { try task() } catch { handler(error) }
         }
     }
 

@@ -12,7 +12,7 @@ import Synchronization
 extension EventLoop {
     func tick() {
         let now = clock.nanoseconds()
-        anchor.withLock { $0.tickTime = $0.anchor + .nanoseconds(now - $0.anchorNanoseconds) }
+        tickStartNanoseconds.store(now, ordering: .relaxed) // currentTickTime combines it with the anchor
         if metricsEnabled { counters.ticks &+= 1 }
 
         runDueTimers(now: now)
@@ -35,23 +35,22 @@ extension EventLoop {
 
     @inline(__always)
     func runJob(_ job: Job) {
-        do {
-            try job()
-        } catch {
-            configuration.errorHandler(error)
-        }
+        job()
         if configuration.strictMicrotaskOrdering { drainMicrotasks() }
     }
 
     func runDueTimers(now: Int64) {
+        // The hint mirrors the heap's earliest deadline: no lock on ticks when no timer is due. A timer
+        // scheduled concurrently is seen next tick (its scheduler also wakes a sleeping loop).
+        guard earliestDeadline.load(ordering: .relaxed) <= now else { return }
         timerState.withLock { state in
-            while let entry = state.heap.popDue(now: now) { dueTimers.append(entry.job) }
+            while let entry = state.heap.popDue(now: now) { dueTimers.append(StoredJob(run: entry.job)) }
             earliestDeadline.store(state.heap.earliestDeadline ?? .max, ordering: .relaxed)
         }
         guard !dueTimers.isEmpty else { return }
         var index = 0
         while index < dueTimers.count {
-            let job = dueTimers[index]
+            let job = dueTimers[index].run
             index += 1
             batchRemaining = dueTimers.count - index
             if closeRequested.load(ordering: .relaxed) { break }
@@ -132,7 +131,7 @@ extension EventLoop {
             for i in 0..<n {
                 let job = takeJob(from: microtaskBatch + i)
                 if closeRequested.load(ordering: .relaxed) { continue }
-                do { try job() } catch { configuration.errorHandler(error) }
+                job()
             }
             remaining -= n
             ran += n
@@ -156,9 +155,15 @@ extension EventLoop {
 
     /// Polls for work for up to the spin budget while staying RUNNING (producers then skip the wake
     /// syscall). True when work, a due timer, I/O or a state change ended the spin.
+    ///
+    /// Every `spinYieldInterval` the loop yields its CPU: when the scheduler has put a producer on the same
+    /// CPU (it does, on small machines), a pure spin would keep that producer from running until the spin
+    /// ends, turning a sub-microsecond hand-off into a full spin plus a wakeup. With no other runnable thread
+    /// the yield returns at once.
     func spin() -> Bool {
         let start = lk_clock_now_ns()
         var lastIOPoll = start
+        var lastYield = start
         var iteration = 0
         while true {
             if hasPendingWork() || lk_wake_state_load(wake) != LK_STATE_RUNNING { return true }
@@ -166,10 +171,15 @@ extension EventLoop {
             if iteration & 15 == 0 {
                 let now = lk_clock_now_ns()
                 if now - start >= spinBudget { return false }
-                if clock.nanoseconds() >= earliestDeadline.load(ordering: .relaxed) { return true }
+                let deadline = earliestDeadline.load(ordering: .relaxed)
+                if deadline != .max && clock.nanoseconds() >= deadline { return true }
                 if registeredCount > 0 && now - lastIOPoll >= 5_000 {
                     lastIOPoll = now
                     if pollIO(timeoutNanoseconds: 0) > 0 { return true }
+                }
+                if now - lastYield >= Self.spinYieldInterval {
+                    lastYield = now
+                    sched_yield()
                 }
             }
             lk_thread_spin_pause()
@@ -197,15 +207,27 @@ extension EventLoop {
         if n > 0 { dispatchIO(count: n) }
     }
 
+    /// After Linux haltpoll: grow the spin when work arrived soon after the loop parked (a longer spin would
+    /// have caught it), shrink it when the loop stayed parked long (the spin was wasted). "Soon" allows for
+    /// the wake-up latency itself, which the measured sleep includes and which is tens of microseconds on a
+    /// VM (comparable to the maximum spin): without the allowance every wakeup would look "long" and the spin
+    /// would collapse to its minimum exactly when it is needed.
     func adaptSpin(slept: Int64, woken: Bool) {
         guard case .spinThenPark(let maximum, true) = configuration.idleStrategy else { return }
         let maxNs = Self.nanoseconds(maximum)
-        if woken && slept < maxNs {
-            spinBudget = Swift.min(maxNs, spinBudget * 2) // work came soon after we stopped spinning
-        } else if slept >= maxNs {
-            spinBudget = Swift.max(1_000, spinBudget / 2) // a long sleep: the spin was wasted
+        let soon = maxNs + Self.wakeLatencyAllowance
+        if woken && slept < soon {
+            spinBudget = Swift.min(maxNs, spinBudget * 2)
+        } else if slept >= soon {
+            spinBudget = Swift.max(1_000, spinBudget / 2)
         }
     }
+
+    /// How often a spinning loop yields its CPU (see `spin()`).
+    static let spinYieldInterval: Int64 = 2_000
+
+    /// Upper bound assumed for the time a parked thread takes to run again after its wakeup (VMs: ~25–50 µs).
+    static let wakeLatencyAllowance: Int64 = 100_000
 
     // MARK: I/O
 

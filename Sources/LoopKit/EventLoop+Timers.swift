@@ -13,6 +13,12 @@ extension EventLoop {
     /// - Throws: `EventLoopError.terminated` once the loop has begun terminating.
     @discardableResult
     public func scheduleTimer(after delay: Duration, _ task: @escaping @Sendable () throws -> Void) throws -> TimerID {
+        try scheduleTimer(after: delay, catching(task))
+    }
+
+    /// `scheduleTimer(after:_:)` for a task that does not throw (stored without a wrapper).
+    @discardableResult
+    public func scheduleTimer(after delay: Duration, _ task: @escaping @Sendable () -> Void) throws -> TimerID {
         let now = clock.nanoseconds()
         let offset = Swift.max(0, Self.nanoseconds(delay))
         let deadline = offset > Int64.max - now ? Int64.max : now + offset
@@ -52,8 +58,7 @@ extension EventLoop {
     /// Any thread; reads and writes are serialised with the tick that uses them.
     public var tickAnchor: Duration { anchor.withLock { $0.anchor } }
 
-    /// Sets the reference time (tests, clock injection, or mapping loop time onto wall-clock time).
-    /// Takes effect from the next tick. Any thread.
+    /// Sets the reference time (tests, clock injection, or mapping loop time onto wall-clock time). Any thread.
     public func setTickAnchor(_ newAnchor: Duration) {
         let now = clock.nanoseconds()
         anchor.withLock {
@@ -62,7 +67,10 @@ extension EventLoop {
         }
     }
 
-    /// The time of the current tick: the anchor plus the elapsed time at the start of the tick.
-    /// Any thread; from the loop thread it is stable for the whole tick.
-    public var currentTickTime: Duration { anchor.withLock { $0.tickTime } }
+    /// The time of the current tick: the anchor plus the time elapsed between `setTickAnchor` and the start
+    /// of the tick. Any thread; stable for the whole tick unless the anchor is set during it.
+    public var currentTickTime: Duration {
+        let tickStart = tickStartNanoseconds.load(ordering: .relaxed)
+        return anchor.withLock { $0.anchor + .nanoseconds(tickStart - $0.anchorNanoseconds) }
+    }
 }

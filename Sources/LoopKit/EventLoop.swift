@@ -45,6 +45,9 @@ public final class EventLoop: @unchecked Sendable {
     /// the lock is taken before the loop sleeps).
     let earliestDeadline = Atomic<Int64>(Int64.max)
     let anchor: Locked<AnchorState>
+    /// Clock reading at the start of the current tick. Stored by the loop each tick (relaxed: a value, it
+    /// publishes nothing); read by `currentTickTime` from any thread.
+    let tickStartNanoseconds: Atomic<Int64>
     let terminatedLatch = Latch()
     let metricsStore = Locked(Metrics())
     /// Tasks submitted from other threads, counted only when metrics are enabled (relaxed: a statistic).
@@ -59,7 +62,7 @@ public final class EventLoop: @unchecked Sendable {
     let externalBatch: UnsafeMutablePointer<lk_task>
     let microtaskBatch: UnsafeMutablePointer<lk_task>
     let microtaskBatchCapacity: Int
-    var dueTimers: [Job] = []
+    var dueTimers: [StoredJob] = []
     /// Tasks taken off a queue for the current phase and not yet run; the inline fast path of
     /// `submitInternal` must not overtake them.
     var batchRemaining = 0
@@ -82,7 +85,7 @@ public final class EventLoop: @unchecked Sendable {
     public init(configuration: Configuration = Configuration()) throws {
         precondition(configuration.externalBatchBudget > 0, "EventLoop.Configuration.externalBatchBudget must be positive")
         precondition(configuration.microtaskBudget > 0, "EventLoop.Configuration.microtaskBudget must be positive")
-        precondition(MemoryLayout<Job>.size <= 2 * MemoryLayout<UInt>.size, "a Job must fit two lk_task words")
+        precondition(MemoryLayout<StoredJob>.size <= 2 * MemoryLayout<UInt>.size, "a job must fit two lk_task words")
         self.configuration = configuration
         clock = configuration.clock
         metricsEnabled = configuration.metricsEnabled
@@ -105,7 +108,9 @@ public final class EventLoop: @unchecked Sendable {
         microtaskBatchCapacity = Swift.min(configuration.microtaskBudget, 1024)
         microtaskBatch = .allocate(capacity: microtaskBatchCapacity)
         pollEvents = .allocate(capacity: pollEventsCapacity)
-        anchor = Locked(AnchorState(anchor: .zero, anchorNanoseconds: configuration.clock.nanoseconds(), tickTime: .zero))
+        let created = configuration.clock.nanoseconds()
+        anchor = Locked(AnchorState(anchor: .zero, anchorNanoseconds: created))
+        tickStartNanoseconds = Atomic(created)
         if case .spinThenPark(let maximum, let adaptive) = configuration.idleStrategy {
             let maxNs = Self.nanoseconds(maximum)
             spinBudget = adaptive ? Swift.max(1_000, maxNs / 4) : maxNs
@@ -243,7 +248,6 @@ public final class EventLoop: @unchecked Sendable {
 struct AnchorState {
     var anchor: Duration
     var anchorNanoseconds: Int64
-    var tickTime: Duration
 }
 
 struct TimerState {

@@ -1,8 +1,17 @@
 internal import CLoopCore
 
-/// A unit of work as the loop stores it. Throwing so one type serves plain and throwing tasks; a
-/// non-throwing closure converts to it without a thunk.
-typealias Job = @Sendable () throws -> Void
+/// A unit of work as the loop stores it. Non-throwing: a plain closure is stored as it is (converting it to a
+/// throwing type would wrap it in a heap-allocated thunk per task); throwing tasks are wrapped once, at
+/// submission, with the error handler (`EventLoop.catching`).
+typealias Job = @Sendable () -> Void
+
+/// A Job wrapped in a struct. Generic storage (raw memory initialised through `initializeMemory(as:)`, an
+/// Array's buffer) holds a bare function value in its most abstract representation, which Swift reaches by
+/// wrapping the closure in a heap-allocated reabstraction thunk: one allocation per task. A struct field keeps
+/// the function's concrete representation, so a stored job costs no allocation.
+struct StoredJob {
+    let run: Job
+}
 
 
 extension lk_task {
@@ -11,7 +20,7 @@ extension lk_task {
     init(job: @escaping Job, timestamp: Int64 = 0) {
         self.init()
         withUnsafeMutableBytes(of: &self) { raw in
-            _ = raw.baseAddress!.initializeMemory(as: Job.self, to: job)
+            _ = raw.baseAddress!.initializeMemory(as: StoredJob.self, to: StoredJob(run: job))
         }
         words.2 = UInt(bitPattern: Int(timestamp))
     }
@@ -22,12 +31,12 @@ extension lk_task {
 /// Moves the Job out of the payload at `task` (which must hold one): ownership passes to the caller.
 @inline(__always)
 func takeJob(from task: UnsafeMutablePointer<lk_task>) -> Job {
-    UnsafeMutableRawPointer(task).assumingMemoryBound(to: Job.self).move()
+    UnsafeMutableRawPointer(task).assumingMemoryBound(to: StoredJob.self).move().run
 }
 
 /// A FIFO of jobs for the loop thread's own use: no atomics, no locks. Loop thread only.
 struct LocalJobQueue {
-    private var storage: [Job?] = []
+    private var storage: [StoredJob?] = []
     private var head = 0
     private(set) var count = 0
 
@@ -37,13 +46,13 @@ struct LocalJobQueue {
         if count == storage.count { grow() }
         var tail = head + count
         if tail >= storage.count { tail -= storage.count }
-        storage[tail] = job
+        storage[tail] = StoredJob(run: job)
         count += 1
     }
 
     mutating func removeFirst() -> Job? {
         guard count > 0 else { return nil }
-        let job = storage[head]
+        let job = storage[head]?.run
         storage[head] = nil
         head += 1
         if head == storage.count { head = 0 }
@@ -57,7 +66,7 @@ struct LocalJobQueue {
 
     private mutating func grow() {
         let newCapacity = Swift.max(16, storage.count * 2)
-        var fresh: [Job?] = []
+        var fresh: [StoredJob?] = []
         fresh.reserveCapacity(newCapacity)
         for i in 0..<count { fresh.append(storage[(head + i) % storage.count]) }
         fresh.append(contentsOf: repeatElement(nil, count: newCapacity - count))

@@ -29,14 +29,19 @@ extension EventLoop {
         public init() {}
     }
 
+    /// Producers that found the loop asleep and asked for a wakeup, and the eventfd writes that cost.
+    /// Counted whether or not metrics are enabled (the count is taken on the wake path only). Any thread.
+    public var wakeStatistics: (requests: UInt64, syscalls: UInt64) {
+        var requests: UInt64 = 0, syscalls: UInt64 = 0
+        lk_wake_counters(wake, &requests, &syscalls)
+        return (requests, syscalls)
+    }
+
     /// The latest metrics, or nil when the loop was created without `metricsEnabled`. Any thread.
     public func metrics() -> Metrics? {
         guard metricsEnabled else { return nil }
         var snapshot = metricsStore.withLock { $0 }
-        var requests: UInt64 = 0, syscalls: UInt64 = 0
-        lk_wake_counters(wake, &requests, &syscalls)
-        snapshot.wakeRequests = requests
-        snapshot.wakeSyscalls = syscalls
+        (snapshot.wakeRequests, snapshot.wakeSyscalls) = wakeStatistics
         return snapshot
     }
 
