@@ -2,19 +2,19 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 CC ?= cc
-MICRO_BIN := .build-micro/core_micro
-CORE_SRC := $(wildcard Sources/CLoopCore/*.c)
-CORE_HDR := $(wildcard Sources/CLoopCore/*.h Sources/CLoopCore/include/*.h)
 
-.PHONY: help deps test test-tsan test-asan lint bench-quick bench-micro clean
+.PHONY: help deps test test-tsan test-asan lint bench-deps bench-build bench-quick bench-full bench-micro \
+        bench-expanded bench-verify bench-binary perf clean
 
 help:
 	@echo "make test         all tests (installs liburing-dev and pkg-config when missing)"
 	@echo "make test-tsan    the same tests under ThreadSanitizer"
 	@echo "make test-asan    the C core's tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "make lint         atomics rules of the C core, and a -Wall -Wextra -Werror build"
-	@echo "make bench-micro  C-level microbenchmarks of the core (queues, ring, wake syscalls)"
-	@echo "make bench-quick  the tournament's quick run"
+	@echo "make bench-quick  the tournament: all entrants, main workloads, 3 runs (~5 min); report in bench/results/latest"
+	@echo "make bench-full   all workloads, 5 runs      make bench-expanded  10 runs, producers up to 32"
+	@echo "make bench-micro  C-level core + Wakeup + BatchBudget      make bench-verify  re-check latest report"
+	@echo "make bench-binary static loopbench for another machine     make perf WORKLOAD=.. ENTRANT=..  profile"
 
 # System packages the build needs. apt-get only runs when something is missing.
 deps:
@@ -46,16 +46,81 @@ test-asan: deps
 lint:
 	bash scripts/lint.sh
 
-$(MICRO_BIN): bench/micro/core_micro.c $(CORE_SRC) $(CORE_HDR) | deps
-	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -O2 -D_GNU_SOURCE -ISources/CLoopCore/include -ISources/CLoopCore \
-	  $(CORE_SRC) bench/micro/core_micro.c -o $@ -luring -lpthread
+# ---- The tournament (bench/, its own package). Results: bench/results/<UTC time>-<commit>/ and latest/.
+BENCH_BIN := bench/.build/release/loopbench
+BENCH_STAMP = $(shell date -u +%Y%m%dT%H%M%SZ)-$(shell git rev-parse --short HEAD 2>/dev/null || echo nogit)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+BENCH_ENV = LOOPBENCH_TOOLCHAIN="$$($(SWIFT) --version 2>&1 | head -1)" \
+            LOOPBENCH_COMMIT="$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty)"
 
-bench-micro: $(MICRO_BIN)
-	@$(MICRO_BIN) $${RUNS:-5}
+bench-deps: deps
+	@missing=""; \
+	pkg-config --exists libuv 2>/dev/null || missing="$$missing libuv1-dev"; \
+	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
-bench-quick:
-	@echo "bench-quick: not yet — the tournament (bench/) lands with its own issue; 'make bench-micro' runs the C core's microbenchmarks."
+bench-build: bench-deps
+	cd bench && $(SWIFT) build -c release --product loopbench
+
+# run-suite SUITE [extra loopbench options]: run, link latest, generate and check the report.
+define run-suite
+	@dir=bench/results/$(BENCH_STAMP); mkdir -p $$dir; \
+	echo "loopbench --suite $(1) $(2) -> $$dir"; \
+	$(BENCH_ENV) $(BENCH_BIN) --suite $(1) --out $$dir $(2) && \
+	ln -sfn $$(basename $$dir) bench/results/latest && \
+	python3 bench/report.py $$dir && python3 bench/verify.py $$dir
+endef
+
+bench-quick: bench-build
+	$(call run-suite,quick,)
+
+bench-full: bench-build
+	$(call run-suite,full,)
+
+bench-micro: bench-build
+	$(call run-suite,micro,)
+
+bench-expanded: bench-build
+	$(call run-suite,expanded,--producers 1,2,4,8,16,32)
+
+bench-verify:
+	python3 bench/verify.py bench/results/latest
+
+# A release loopbench with the Swift runtime, liburing and libuv linked in statically: copy bench/dist/ to
+# another x86-64 Linux machine and run ./run-scaling.sh there (no toolchain needed).
+bench-binary: bench-deps
+	cd bench && $(SWIFT) build -c release --product loopbench --static-swift-stdlib --scratch-path .build-static \
+	  -Xlinker --push-state -Xlinker -Bstatic -Xlinker -luring -Xlinker -luv -Xlinker --pop-state
+	mkdir -p bench/dist
+	cp bench/.build-static/release/loopbench bench/dist/loopbench
+	printf '%s\n' '#!/bin/sh' \
+	  '# The MultiProducer / submit-cost sweep on this machine. Writes results-<host>-<time>/raw.jsonl here.' \
+	  'cd "$$(dirname "$$0")"' \
+	  'out=results-$$(hostname)-$$(date -u +%Y%m%dT%H%M%SZ)' \
+	  "LOOPBENCH_TOOLCHAIN='$$($(SWIFT) --version 2>&1 | head -1) (static)' LOOPBENCH_COMMIT='$$(git rev-parse --short HEAD)' \\" \
+	  '  ./loopbench --suite scaling --out "$$out" "$$@" && echo "$$out/raw.jsonl"' > bench/dist/run-scaling.sh
+	chmod +x bench/dist/run-scaling.sh
+	@echo "bench/dist/loopbench: $$(ldd bench/dist/loopbench 2>&1 | grep -c '=>') shared libraries (libc and friends only):"
+	@ldd bench/dist/loopbench || true
+
+# Profile one workload: make perf WORKLOAD=PingPong ENTRANT="LoopKit lock-free/epoll/spin"
+WORKLOAD ?= PingPong
+ENTRANT ?= LoopKit lock-free/epoll/spin
+perf: bench-build
+	@command -v perf >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq linux-perf >/dev/null; }
+	@command -v strace >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq strace >/dev/null; }
+	@mkdir -p bench/perf
+	perf record -e cpu-clock -F 4999 -g -o bench/perf/perf.data -- \
+	  $(BENCH_BIN) --suite full --runs 1 --workloads $(WORKLOAD) --entrants "$(ENTRANT)" --out bench/perf/run >/dev/null
+	perf report -i bench/perf/perf.data --stdio --no-children --sort symbol 2>/dev/null | grep -v '^$$' | grep -v '^#' | head -40
+	perf stat -e task-clock,context-switches,cpu-migrations,page-faults -- \
+	  $(BENCH_BIN) --suite full --runs 1 --workloads $(WORKLOAD) --entrants "$(ENTRANT)" --out bench/perf/run
+	strace -f -c -o bench/perf/syscalls.txt -- \
+	  $(BENCH_BIN) --suite full --runs 1 --workloads $(WORKLOAD) --entrants "$(ENTRANT)" --out bench/perf/run
+	@head -25 bench/perf/syscalls.txt
 
 clean:
-	rm -rf .build .build-tsan .build-asan .build-micro
+	rm -rf .build .build-tsan .build-asan bench/.build bench/.build-static bench/dist bench/perf

@@ -5,6 +5,8 @@ let package = Package(
     name: "LoopKit",
     products: [
         .library(name: "LoopKit", targets: ["LoopKit"]),
+        // The C core, for the benchmarks' C-level measurements (bench/).
+        .library(name: "CLoopCore", targets: ["CLoopCore"]),
         .executable(name: "echo-server", targets: ["echo-server"]),
     ],
     targets: [

@@ -1,9 +1,7 @@
 /*
- * core_micro.c — C-level microbenchmarks of CLoopCore: single-thread push+pop cost of each queue, the
- * cost of one wake syscall on each backend, and a cross-thread wake of a loop sleeping in each backend.
- *
- * Output: JSON lines only. The first line is a header (machine, kernel, compiler); then one line per
- * benchmark with every run's value, and the median, min and max over runs. Usage: core_micro [runs]
+ * core_micro.c — C-level microbenchmarks of CLoopCore, one function per measurement (loopbench's
+ * CoreMicro workload calls them once per run): single-thread push+pop cost of each queue, the cost of one
+ * wake syscall on each backend, and a cross-thread wake of a loop sleeping in each backend.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -11,55 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "CLoopCore.h"
-#include "lk_atomic.h"
+#include "lkb.h"
 
-#define MAX_RUNS 32
-
-static double median(double *v, int n) {
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void report(const char *name, const char *unit, const char *note, double *runs, int n) {
-    double sorted[MAX_RUNS];
-    memcpy(sorted, runs, sizeof(double) * (size_t)n);
-    double med = median(sorted, n);
-    printf("{\"kind\":\"result\",\"bench\":\"%s\",\"unit\":\"%s\",\"runs\":[", name, unit);
-    for (int i = 0; i < n; i++) printf("%s%.2f", i ? "," : "", runs[i]);
-    printf("],\"median\":%.2f,\"min\":%.2f,\"max\":%.2f,\"note\":\"%s\"}\n", med, sorted[0], sorted[n - 1], note);
-    fflush(stdout);
-}
-
-static void header(int runs) {
-    struct utsname u;
-    uname(&u);
-    char cpu[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "model name", 10) == 0) {
-                char *c = strchr(line, ':');
-                if (c) {
-                    snprintf(cpu, sizeof cpu, "%s", c + 2);
-                    cpu[strcspn(cpu, "\n")] = 0;
-                }
-                break;
-            }
-        fclose(f);
-    }
-    printf("{\"kind\":\"header\",\"cpu\":\"%s\",\"cores\":%ld,\"kernel\":\"%s\",\"compiler\":\"%s\",\"runs\":%d}\n",
-           cpu, sysconf(_SC_NPROCESSORS_ONLN), u.release, __VERSION__, runs);
-}
+#include <stdatomic.h>
 
 #define OPS 5000000
 
@@ -217,7 +172,7 @@ static double bench_wake_round_trip(lk_backend backend) {
             lk_mpsc_push(x.q, &t);
             lk_wake_notify(x.w);
             /* acquire: pairs with the loop's release of seen. */
-            while (atomic_load_explicit(&x.seen, memory_order_acquire) != (uint64_t)i) lk_cpu_relax();
+            while (atomic_load_explicit(&x.seen, memory_order_acquire) != (uint64_t)i) lk_thread_spin_pause();
             total += lk_clock_now_ns() - s;
         }
         mean = (double)total / x.rounds;
@@ -228,30 +183,13 @@ static double bench_wake_round_trip(lk_backend backend) {
     return mean;
 }
 
-int main(int argc, char **argv) {
-    int runs = argc > 1 ? atoi(argv[1]) : 5;
-    if (runs < 1) runs = 1;
-    if (runs > MAX_RUNS) runs = MAX_RUNS;
-    header(runs);
-    double v[MAX_RUNS];
-#define RUN(name, unit, note, expr)                       \
-    do {                                                  \
-        int ok = 1;                                       \
-        for (int i = 0; i < runs; i++) {                  \
-            v[i] = (expr);                                \
-            if (v[i] < 0) ok = 0;                         \
-        }                                                 \
-        if (ok) report(name, unit, note, v, runs);        \
-    } while (0)
-    RUN("mpsc_push_pop", "ns/op", "lk_mpsc push then pop, one thread", bench_mpsc());
-    RUN("chunkq_push_pop", "ns/op", "lk_chunkq push then pop (lock per op), one thread", bench_chunkq(1));
-    RUN("chunkq_push_pop_batch64", "ns/op", "lk_chunkq 64 pushes then one pop_batch, one thread", bench_chunkq(64));
-    RUN("ring_push_pop", "ns/op", "lk_ring push then pop, one thread", bench_ring());
-    RUN("ingress_lock_free_push_pop", "ns/op", "lk_ingress (mpsc) push then pop", bench_ingress(LK_INGRESS_LOCK_FREE));
-    RUN("ingress_chunked_push_pop", "ns/op", "lk_ingress (chunked) push then pop", bench_ingress(LK_INGRESS_CHUNKED));
-    RUN("wake_syscall_epoll", "ns/wake", "notify() that writes the eventfd, registered ET in epoll", bench_wake_syscall(LK_BACKEND_EPOLL));
-    RUN("wake_syscall_io_uring", "ns/wake", "notify() that writes the eventfd, watched by a multishot poll", bench_wake_syscall(LK_BACKEND_IO_URING));
-    RUN("wake_round_trip_epoll", "ns", "push+notify to a loop asleep in epoll_wait until it has the task", bench_wake_round_trip(LK_BACKEND_EPOLL));
-    RUN("wake_round_trip_io_uring", "ns", "push+notify to a loop asleep in io_uring_enter until it has the task", bench_wake_round_trip(LK_BACKEND_IO_URING));
-    return 0;
+double lkb_mpsc_push_pop_ns(void) { return bench_mpsc(); }
+double lkb_chunkq_push_pop_ns(int batch) { return bench_chunkq(batch); }
+double lkb_ring_push_pop_ns(void) { return bench_ring(); }
+double lkb_ingress_push_pop_ns(int lock_free) {
+    return bench_ingress(lock_free ? LK_INGRESS_LOCK_FREE : LK_INGRESS_CHUNKED);
+}
+double lkb_wake_syscall_ns(int io_uring) { return bench_wake_syscall(io_uring ? LK_BACKEND_IO_URING : LK_BACKEND_EPOLL); }
+double lkb_wake_round_trip_ns(int io_uring) {
+    return bench_wake_round_trip(io_uring ? LK_BACKEND_IO_URING : LK_BACKEND_EPOLL);
 }

@@ -1,0 +1,25 @@
+/* lkb.h — C helpers of loopbench: allocation counting and the C-level microbenchmarks of CLoopCore. */
+#ifndef LKB_H
+#define LKB_H
+
+#include <stdint.h>
+
+/* Allocation counting (alloc_count.c). Off until enabled; counts malloc/calloc/realloc(NULL)/memalign. */
+void lkb_alloc_enable(int on);
+uint64_t lkb_alloc_count(void);
+
+/* Single-thread push+pop cost, ns per push+pop pair. */
+double lkb_mpsc_push_pop_ns(void);
+double lkb_chunkq_push_pop_ns(int batch);
+double lkb_ring_push_pop_ns(void);
+double lkb_ingress_push_pop_ns(int lock_free);
+/* ns per notify() that writes the wake eventfd; -1 when the backend is unavailable. */
+double lkb_wake_syscall_ns(int io_uring);
+/* Mean ns from push+notify to a loop asleep in the backend until it has the task; -1 if unavailable. */
+double lkb_wake_round_trip_ns(int io_uring);
+
+/* Pins the calling thread to `cpu` (0, or -1 when it cannot: one CPU, bad index); unpin restores. */
+int lkb_pin_thread(int cpu);
+void lkb_unpin_thread(void);
+
+#endif

@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The minimal correct loop, the reference design LoopKit is measured against: one dedicated pthread, a
+/// pthread mutex guarding a Swift array of pending tasks, and a condition variable the loop sleeps on
+/// while the array is empty. The loop swaps the whole array out under the lock (no budgets) and runs the
+/// batch outside it.
+///
+/// Threading: `submit` from any thread between `start()` and `shutdown()`; `start`/`shutdown` from one
+/// controlling thread. Every mutable field except `thread` is guarded by `mutex`; `thread` belongs to the
+/// controlling thread. pthread primitives (not Synchronization.Mutex) so ThreadSanitizer sees them.
+final class BaselineEntrant: Entrant, @unchecked Sendable {
+    typealias Task = @Sendable () -> Void
+
+    let name = "Baseline"
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var pending: [Task] = [] // guarded by mutex
+    private var waiting = false // guarded by mutex: the loop is (about to be) blocked in the condvar
+    private var stopping = false // guarded by mutex
+    private var signals: UInt64 = 0 // guarded by mutex
+    private var thread: pthread_t? // controlling thread only
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        cond.deallocate()
+        mutex.deallocate()
+    }
+
+    func start() throws {
+        pthread_mutex_lock(mutex)
+        stopping = false
+        pthread_mutex_unlock(mutex)
+        let context = Unmanaged.passRetained(self).toOpaque()
+        var t = pthread_t()
+        let rc = pthread_create(&t, nil, { context in
+            Unmanaged<BaselineEntrant>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
+        guard rc == 0 else {
+            Unmanaged<BaselineEntrant>.fromOpaque(context).release()
+            throw PeerError.threadCreate(rc)
+        }
+        thread = t
+    }
+
+    func submit(_ task: @escaping Task) {
+        pthread_mutex_lock(mutex)
+        pending.append(task)
+        if waiting {
+            waiting = false // one signal per sleep: later submitters need not signal again
+            signals &+= 1
+            pthread_cond_signal(cond)
+        }
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Raises the stop flag; the loop runs whatever is left before it exits; then joins it.
+    func shutdown() {
+        pthread_mutex_lock(mutex)
+        stopping = true
+        pthread_cond_signal(cond)
+        pthread_mutex_unlock(mutex)
+        if let t = thread { pthread_join(t, nil) }
+        thread = nil
+    }
+
+    var wakeSyscalls: UInt64? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return signals
+    }
+
+    private func run() {
+        var batch: [Task] = []
+        pthread_mutex_lock(mutex)
+        while true {
+            while pending.isEmpty && !stopping {
+                waiting = true
+                pthread_cond_wait(cond, mutex)
+            }
+            waiting = false
+            if pending.isEmpty { break } // stopping, and nothing left
+            swap(&batch, &pending)
+            pthread_mutex_unlock(mutex)
+            for task in batch { task() }
+            batch.removeAll(keepingCapacity: true)
+            pthread_mutex_lock(mutex)
+        }
+        pthread_mutex_unlock(mutex)
+    }
+}
+
+/// Failures starting a peer entrant.
+enum PeerError: Error {
+    case threadCreate(Int32)
+    case libuv(Int32)
+}

@@ -1,0 +1,87 @@
+import CLibUV
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// libuv: a dedicated pthread running `uv_run(UV_RUN_DEFAULT)` on its own `uv_loop_t`. Submitters append
+/// to a mutex-guarded Swift array and call `uv_async_send` (thread-safe; libuv coalesces sends into one
+/// callback, so its wake syscalls are invisible here and `wakeSyscalls` stays nil). The async callback swaps
+/// the array out under the lock and runs the batch. Shutdown raises a flag and sends; the callback that sees
+/// it runs the last batch and closes the handle, so `uv_run` returns.
+///
+/// Threading: `submit` from any thread between `start()` and `shutdown()`; `start`/`shutdown` from one
+/// controlling thread. `pending`/`stopping` are guarded by `mutex`; the loop and handle are touched only by
+/// the loop thread while it runs (except `uv_async_send`), and by the controlling thread before/after.
+final class LibUVEntrant: Entrant, @unchecked Sendable {
+    typealias Task = @Sendable () -> Void
+
+    let name = "libuv"
+    private let loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
+    private let async = UnsafeMutablePointer<uv_async_t>.allocate(capacity: 1)
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var pending: [Task] = [] // guarded by mutex
+    private var stopping = false // guarded by mutex
+    private var batch: [Task] = [] // loop thread only
+    private var thread: pthread_t? // controlling thread only
+
+    init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        async.deallocate()
+        loop.deallocate()
+    }
+
+    func start() throws {
+        stopping = false // no other thread runs yet
+        var rc = uv_loop_init(loop)
+        guard rc == 0 else { throw PeerError.libuv(rc) }
+        rc = uv_async_init(loop, async, { handle in
+            Unmanaged<LibUVEntrant>.fromOpaque(handle!.pointee.data).takeUnretainedValue().drain()
+        })
+        guard rc == 0 else { uv_loop_close(loop); throw PeerError.libuv(rc) }
+        async.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        let context = Unmanaged.passRetained(self).toOpaque() // keeps self alive while the thread runs
+        var t = pthread_t()
+        rc = pthread_create(&t, nil, { context in
+            let me = Unmanaged<LibUVEntrant>.fromOpaque(context!).takeRetainedValue()
+            uv_run(me.loop, UV_RUN_DEFAULT)
+            return nil
+        }, context)
+        guard rc == 0 else {
+            Unmanaged<LibUVEntrant>.fromOpaque(context).release()
+            throw PeerError.threadCreate(rc)
+        }
+        thread = t
+    }
+
+    func submit(_ task: @escaping Task) {
+        pthread_mutex_lock(mutex)
+        pending.append(task)
+        pthread_mutex_unlock(mutex)
+        uv_async_send(async)
+    }
+
+    func shutdown() {
+        pthread_mutex_lock(mutex)
+        stopping = true
+        pthread_mutex_unlock(mutex)
+        uv_async_send(async)
+        if let t = thread { pthread_join(t, nil) }
+        thread = nil
+        uv_loop_close(loop)
+    }
+
+    /// The async callback, on the loop thread. Once `stopping` is seen every submit has already appended,
+    /// so this batch is the last one.
+    private func drain() {
+        pthread_mutex_lock(mutex)
+        swap(&batch, &pending)
+        let stop = stopping
+        pthread_mutex_unlock(mutex)
+        for task in batch { task() }
+        batch.removeAll(keepingCapacity: true)
+        if stop { uv_close(UnsafeMutableRawPointer(async).assumingMemoryBound(to: uv_handle_t.self), nil) }
+    }
+}

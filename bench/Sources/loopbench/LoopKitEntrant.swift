@@ -1,0 +1,57 @@
+import LoopKit
+
+/// LoopKit through its public Swift API, in one of its configurations.
+final class LoopKitEntrant: Entrant, @unchecked Sendable {
+    let name: String
+    private let configuration: EventLoop.Configuration
+    private var loop: EventLoop!
+
+    init(name: String, configuration: EventLoop.Configuration) {
+        self.name = name
+        self.configuration = configuration
+    }
+
+    func start() throws {
+        loop = try EventLoop(configuration: configuration)
+        try loop.start()
+    }
+
+    @inline(__always) func submit(_ task: @escaping @Sendable () -> Void) {
+        do { try loop.submit(task) } catch { fatalError("LoopKit rejected a task while running: \(error)") }
+    }
+
+    /// Submits to the internal (priority) lane: the BatchBudget probe.
+    func submitInternal(_ task: @escaping @Sendable () -> Void) {
+        do { try loop.submitInternal(task) } catch { fatalError("LoopKit rejected a task while running: \(error)") }
+    }
+
+    func shutdown() { loop.shutdown() }
+
+    var wakeSyscalls: UInt64? { loop.wakeStatistics.syscalls }
+
+    /// Every meaningful configuration: ingress × backend × idle strategy.
+    static func kinds(backends: [PollBackend]) -> [EntrantKind] {
+        var kinds: [EntrantKind] = []
+        for ingress in [IngressKind.lockFree, .chunked] {
+            for backend in backends {
+                for idle in [IdleStrategy.default, .park] {
+                    var c = EventLoop.Configuration()
+                    c.ingress = ingress
+                    c.backend = backend
+                    c.idleStrategy = idle
+                    let configuration = c
+                    let name = "LoopKit \(ingress == .lockFree ? "lock-free" : "chunked")/\(backend)/\(idle == .park ? "park" : "spin")"
+                    kinds.append(EntrantKind(name: name, family: .loopkit) { LoopKitEntrant(name: name, configuration: configuration) })
+                }
+            }
+        }
+        return kinds
+    }
+
+    /// A LoopKit entrant with a given external batch budget (BatchBudget workload).
+    static func withBudget(_ budget: Int) -> LoopKitEntrant {
+        var c = EventLoop.Configuration()
+        c.externalBatchBudget = budget
+        return LoopKitEntrant(name: "LoopKit lock-free/auto/spin budget=\(budget)", configuration: c)
+    }
+}

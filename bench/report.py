@@ -1,0 +1,624 @@
+#!/usr/bin/env python3
+"""Report generator for LoopKit's benchmark tournament (standard library only).
+
+    python3 bench/report.py DIR [DIR2 ...]
+
+Reads DIR/raw.jsonl (and DIR2/raw.jsonl, ...) as written by `loopbench`, writes DIR/summary.csv and
+DIR/report.md, and prints the ranked tables to stdout. Each directory is one machine: its runs get their
+own section and tables, and runs from different machines are never mixed in one table.
+
+Statistics (per group = machine x workload x params x entrant): median over runs (mean of the two middle
+values for an even count), min, max, CV = sample stdev / mean x 100 (0 for one run or a zero mean). An
+optional field's median is taken over the runs that carry it.
+
+Number format, used in summary.csv, report.md and on stdout (bench/verify.py re-implements it):
+  * a value is rounded to 3 significant digits, trailing zeros kept, never an exponent
+    (41.23 -> "41.2", 0.5 -> "0.500", 9.996 -> "10.0", 0 -> "0"); if that rounding reaches 1000 or more
+    the value is shown as an integer instead (999.6 -> "1000", 12345.6 -> "12346");
+  * a ratio has 2 decimals and a trailing "×" ("1.23×");
+  * rounding is half-to-even on the exact binary value; an absent value is "—" (empty in the CSV);
+  * counts (runs, cores) are plain integers; ratios and verdict rules use unrounded medians.
+"""
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+from decimal import Context, Decimal, ROUND_HALF_EVEN
+
+DASH = "—"
+FAMILIES = ("loopkit", "baseline", "peer")
+CORE_KEYS = ("kind", "entrant", "family", "workload", "params", "run", "ns_per_op")
+# Optional per-run fields, in column order; fields not listed here follow alphabetically.
+OPTIONAL_ORDER = ("p50_ns", "p99_ns", "p999_ns", "submit_ns_per_op", "allocs_per_op",
+                  "wake_syscalls_per_op", "probes")
+FIELD_LABELS = {"p50_ns": "p50 ns", "p99_ns": "p99 ns", "p999_ns": "p99.9 ns",
+                "submit_ns_per_op": "submit ns/op", "allocs_per_op": "allocs/op",
+                "wake_syscalls_per_op": "wake syscalls/op", "probes": "probes"}
+WORKLOAD_ORDER = ("PingPong", "PingPongLatency", "Burst", "MultiProducer", "Wakeup", "BatchBudget")
+RANKED_COLUMNS = ["Rank", "Entrant", "Family", "Median ns/op", "Min–max ns/op", "CV %", "Runs",
+                  "×best peer", "×Baseline"]
+CORE_COLUMNS = ["Op", "Entrant", "Median ns/op", "Min–max ns/op", "CV %", "Runs"]
+HEADER_FIELDS = (("Machine id", ("machine", "id")), ("CPU", ("machine", "cpu")),
+                 ("Cores", ("machine", "cores")), ("Kernel", ("machine", "kernel")),
+                 ("Hostname", ("machine", "hostname")), ("Toolchain", ("toolchain",)),
+                 ("Commit", ("commit",)), ("Date", ("date",)), ("Command", ("command",)),
+                 ("Suite", ("suite",)), ("Runs per group", ("runs",)))
+CAS_GROWTH, WAKE_FACTOR, BUDGET_TIME, BUDGET_P99 = 1.5, 10.0, 0.9, 1.0
+INTRO = [
+    "Every number in this report is generated from `raw.jsonl` by `bench/report.py` and checked against "
+    "it by `bench/verify.py` (`make bench-verify`).",
+    "A figure is the median over a group's runs (group = machine, workload, params, entrant), shown with "
+    "its min–max spread and its CV (sample standard deviation / mean, in percent).",
+    "Lower ns/op is better: tables are ranked by median ns/op, ties by entrant name. ×best peer = median / "
+    "the lowest median among the peers (SwiftNIO, libuv, Dispatch) in that table; ×Baseline = median / "
+    "Baseline's median.",
+    "Numbers have three significant digits (integers from a thousand up), ratios two decimals; "
+    "— marks a value that was not measured.",
+    "Each machine has its own section: runs from different machines are never mixed in one table.",
+]
+
+
+class RawError(Exception):
+    """raw.jsonl could not be read or has malformed lines; the message lists every problem."""
+
+
+def fmt_num(x):
+    """Formats a value: 3 significant digits below 1000, an integer from 1000 up (see module doc)."""
+    if x is None:
+        return DASH
+    if x == 0:
+        return "0"
+    ctx = Context(prec=100)
+    exact = Decimal(x)
+    exponent = exact.adjusted()
+    rounded = exact.quantize(Decimal(1).scaleb(exponent - 2), rounding=ROUND_HALF_EVEN, context=ctx)
+    if rounded.adjusted() > exponent:  # rounding carried into a new digit (9.996 -> 10.0)
+        rounded = exact.quantize(Decimal(1).scaleb(exponent - 1), rounding=ROUND_HALF_EVEN, context=ctx)
+    if abs(rounded) >= 1000:
+        return format(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN, context=ctx), "f")
+    return format(rounded, "f")
+
+
+def fmt_ratio(x):
+    """Formats a ratio with 2 decimals and a trailing ×; None gives —."""
+    if x is None:
+        return DASH
+    return format(Decimal(x).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN), "f") + "×"
+
+
+def ratio(numerator, denominator):
+    """numerator / denominator, or None when either is missing or the denominator is not positive."""
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    return numerator / denominator
+
+
+def params_text(params, separator=" "):
+    """Renders a params tuple as k=v pairs sorted by key (" " in headings, ";" in the CSV)."""
+    return separator.join(f"{key}={value}" for key, value in params)
+
+
+def params_sort_key(params):
+    """Sorts params numerically where values are integers (producers=2 before producers=16)."""
+    key = []
+    for name, value in params:
+        key.append((name, (0, int(value), "") if value.isdigit() else (1, 0, value)))
+    return key
+
+
+def field_sort_key(field):
+    """Known optional fields in OPTIONAL_ORDER, then any other field alphabetically."""
+    if field in OPTIONAL_ORDER:
+        return (0, OPTIONAL_ORDER.index(field), field)
+    return (1, 0, field)
+
+
+def is_number(value):
+    """True for a finite JSON number (bools excluded)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_run(obj):
+    """Returns the problems with one run object (empty list if it is well formed)."""
+    problems = []
+    for key in ("entrant", "workload"):
+        if not isinstance(obj.get(key), str) or not obj.get(key):
+            problems.append(f"'{key}' must be a non-empty string")
+    if obj.get("family") not in FAMILIES:
+        problems.append(f"'family' must be one of {', '.join(FAMILIES)}")
+    params = obj.get("params")
+    if not isinstance(params, dict) or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                               for v in params.values()):
+        problems.append("'params' must be an object of strings")
+    if not isinstance(obj.get("run"), int) or isinstance(obj.get("run"), bool) or obj.get("run") < 0:
+        problems.append("'run' must be a non-negative integer")
+    if not is_number(obj.get("ns_per_op")):
+        problems.append("'ns_per_op' must be a finite number")
+    for key, value in obj.items():
+        if key not in CORE_KEYS and value is not None and not is_number(value):
+            problems.append(f"optional field '{key}' must be a number")
+    return problems
+
+
+def load_raw(directory):
+    """Reads DIR/raw.jsonl; returns (header, runs). Raises RawError listing every malformed line."""
+    path = os.path.join(directory, "raw.jsonl")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().split("\n")
+    except OSError as error:
+        raise RawError(f"{path}: cannot read: {error}")
+    header, runs, problems, seen = None, [], [], set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as error:
+            problems.append(f"{path}:{number}: not JSON ({error})")
+            continue
+        if not isinstance(obj, dict):
+            problems.append(f"{path}:{number}: not a JSON object")
+        elif header is None:
+            machine = obj.get("machine") if isinstance(obj.get("machine"), dict) else {}
+            if obj.get("kind") != "header" or not isinstance(machine.get("id"), str) \
+                    or not isinstance(machine.get("cores"), int) or not isinstance(obj.get("runs"), int):
+                problems.append(f"{path}:{number}: first line must be a header with machine.id, "
+                                "machine.cores and runs")
+                header = {}
+            else:
+                header = obj
+        elif obj.get("kind") != "run":
+            problems.append(f"{path}:{number}: expected kind 'run', found {obj.get('kind')!r}")
+        else:
+            found = check_run(obj)
+            problems.extend(f"{path}:{number}: {problem}" for problem in found)
+            if not found:
+                params = tuple(sorted((k, str(v)) for k, v in obj["params"].items()))
+                identity = (obj["workload"], params, obj["entrant"], obj["run"])
+                if identity in seen:
+                    problems.append(f"{path}:{number}: duplicate run {obj['run']} of this group")
+                seen.add(identity)
+                runs.append(dict(obj, params=params))
+    if header is None:
+        problems.append(f"{path}: empty (no header line)")
+    if problems:
+        raise RawError("\n".join(problems))
+    return header, runs
+
+
+def median(values):
+    """Median of a non-empty list (mean of the two middle values for an even count)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def cv_percent(values):
+    """Sample standard deviation / mean x 100; 0 for a single value or a zero mean."""
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    if mean == 0:
+        return 0.0
+    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return math.sqrt(variance) / mean * 100
+
+
+class Machine:
+    """One directory's runs (one machine): its header and per-group statistics."""
+
+    def __init__(self, directory, source, header, runs):
+        self.directory, self.source, self.header = directory, source, header
+        self.id = header["machine"]["id"]
+        self.cores = header["machine"]["cores"]
+        collected = {}
+        for run in runs:
+            key = (run["workload"], run["params"], run["entrant"])
+            group = collected.setdefault(key, {"family": run["family"], "ns": [], "fields": {}})
+            group["ns"].append(run["ns_per_op"])
+            for field, value in run.items():
+                if field not in CORE_KEYS and value is not None:
+                    group["fields"].setdefault(field, []).append(value)
+        self.groups = {}
+        for key, group in collected.items():
+            self.groups[key] = {
+                "workload": key[0], "params": key[1], "entrant": key[2], "family": group["family"],
+                "runs": len(group["ns"]), "median": median(group["ns"]), "min": min(group["ns"]),
+                "max": max(group["ns"]), "cv": cv_percent(group["ns"]),
+                "fields": {f: median(v) for f, v in group["fields"].items()},
+            }
+
+    def value(self, workload, params, entrant, field):
+        """Median of `field` (ns_per_op or an optional field) for one group, or None if absent."""
+        group = self.groups.get((workload, params, entrant))
+        if group is None:
+            return None
+        return group["median"] if field == "ns_per_op" else group["fields"].get(field)
+
+    def tables(self):
+        """(workload, params) pairs in report order; CoreMicro last, as one table (params None)."""
+        pairs = sorted({(g["workload"], g["params"]) for g in self.groups.values()
+                        if g["workload"] != "CoreMicro"},
+                       key=lambda p: (workload_rank(p[0]), p[0], params_sort_key(p[1])))
+        if any(g["workload"] == "CoreMicro" for g in self.groups.values()):
+            pairs.append(("CoreMicro", None))
+        return pairs
+
+    def params_of(self, workload):
+        """All params tuples of a workload, sorted numerically."""
+        found = {g["params"] for g in self.groups.values() if g["workload"] == workload}
+        return sorted(found, key=params_sort_key)
+
+
+def workload_rank(workload):
+    """Position of a workload in WORKLOAD_ORDER; unknown workloads follow."""
+    return WORKLOAD_ORDER.index(workload) if workload in WORKLOAD_ORDER else len(WORKLOAD_ORDER)
+
+
+def table_heading(machine, workload, params):
+    """The heading line of one table, naming its machine."""
+    middle = f" {params_text(params)}" if params else ""
+    return f"### {workload}{middle} — {machine.id}"
+
+
+def ranked_table(machine, workload, params):
+    """(columns, rows) of one ranked table: rows sorted by median ns/op, then entrant."""
+    groups = sorted((g for g in machine.groups.values() if (g["workload"], g["params"]) == (workload, params)),
+                    key=lambda g: (g["median"], g["entrant"]))
+    fields = sorted({f for g in groups for f in g["fields"]}, key=field_sort_key)
+    peers = [g["median"] for g in groups if g["family"] == "peer"]
+    best_peer = min(peers) if peers else None
+    baseline = next((g["median"] for g in groups if g["entrant"] == "Baseline"), None)
+    rows = []
+    for rank, g in enumerate(groups, start=1):
+        row = [str(rank), g["entrant"], g["family"], fmt_num(g["median"]),
+               f"{fmt_num(g['min'])}–{fmt_num(g['max'])}", fmt_num(g["cv"]), str(g["runs"]),
+               fmt_ratio(ratio(g["median"], best_peer)), fmt_ratio(ratio(g["median"], baseline))]
+        row += [fmt_num(g["fields"].get(f)) for f in fields]
+        rows.append(row)
+    return RANKED_COLUMNS + [FIELD_LABELS.get(f, f) for f in fields], rows
+
+
+def core_table(machine):
+    """(columns, rows) of the CoreMicro table: one row per op (and entrant), sorted by op."""
+    groups = sorted((g for g in machine.groups.values() if g["workload"] == "CoreMicro"),
+                    key=lambda g: (params_text(g["params"]), g["entrant"]))
+    rows = []
+    for g in groups:
+        op = dict(g["params"]).get("op", params_text(g["params"]))
+        rows.append([op, g["entrant"], fmt_num(g["median"]), f"{fmt_num(g['min'])}–{fmt_num(g['max'])}",
+                     fmt_num(g["cv"]), str(g["runs"])])
+    return list(CORE_COLUMNS), rows
+
+
+def source_of(workload, params, entrant, field):
+    """The bracketed source text naming where a quoted median comes from."""
+    middle = f" {params_text(params)}" if params else ""
+    return f"{workload}{middle} · {entrant} · median {field}"
+
+
+class Verdict:
+    """Collects one hypothesis paragraph: its sentences and citations of medians and ratios."""
+
+    def __init__(self, machine, title, rule):
+        self.machine, self.title, self.rule, self.word, self.sentences = machine, title, rule, None, []
+
+    def cite(self, workload, params, entrant, field):
+        """'**value** [source]' for one median (the value must exist)."""
+        value = self.machine.value(workload, params, entrant, field)
+        return f"**{fmt_num(value)}** [{source_of(workload, params, entrant, field)}]"
+
+    def cite_ratio(self, top, bottom):
+        """'**r×** [source ÷ source]' for the ratio of two medians, each given as (w, params, e, field)."""
+        value = ratio(self.machine.value(*top), self.machine.value(*bottom))
+        return f"**{fmt_ratio(value)}** [{source_of(*top)} ÷ {source_of(*bottom)}]"
+
+    def text(self):
+        """The whole paragraph."""
+        return " ".join([f"**{self.title}**", f"Verdict: **{self.word}**.", self.rule] + self.sentences)
+
+
+def both_ends(machine, workload, low, high, entrant, field):
+    """True when the entrant has a positive median of `field` at both params `low` and `high`."""
+    a, b = machine.value(workload, low, entrant, field), machine.value(workload, high, entrant, field)
+    return a is not None and b is not None and a > 0 and b > 0
+
+
+def pick_subject(machine, workload, low, high, field, preferred, prefix):
+    """The preferred entrant if it has `field` at both ends, else the first LoopKit one with `prefix`."""
+    if both_ends(machine, workload, low, high, preferred, field):
+        return preferred
+    names = sorted({g["entrant"] for g in machine.groups.values()
+                    if g["workload"] == workload and g["family"] == "loopkit" and g["entrant"].startswith(prefix)})
+    return next((n for n in names if both_ends(machine, workload, low, high, n, field)), None)
+
+
+def by_int_param(machine, workload, name):
+    """{int value of param `name`: first params tuple having it} for one workload."""
+    found = {}
+    for params in machine.params_of(workload):
+        value = dict(params).get(name, "")
+        if value.isdigit() and int(value) not in found:
+            found[int(value)] = params
+    return found
+
+
+def verdict_cas(machine):
+    """Hypothesis 1: submit cost (MultiProducer submit_ns_per_op) grows with the producer count."""
+    v = Verdict(machine, "CAS contention — does submit cost grow with producers?",
+                "Rule: supported if the median submit ns/op of a LoopKit lock-free or chunked entrant grows "
+                "by ≥ 1.50× from the smallest to the largest producer count.")
+    counts = by_int_param(machine, "MultiProducer", "producers")
+    if not counts:
+        v.word = "not measured"
+        v.sentences.append("MultiProducer was not run in this suite; `make bench-quick` or `make bench-full` "
+                           "measures it.")
+        return v
+    if len(counts) < 2:
+        v.word = "inconclusive"
+        v.sentences.append("Only one producer count was measured.")
+        return v
+    low, high = counts[min(counts)], counts[max(counts)]
+    field, grew = "submit_ns_per_op", []
+
+    def growth(entrant):
+        a, b = ("MultiProducer", low, entrant, field), ("MultiProducer", high, entrant, field)
+        return f"{v.cite(*a)} → {v.cite(*b)}, growth {v.cite_ratio(b, a)}"
+
+    for ingress in ("lock-free", "chunked"):
+        subject = pick_subject(machine, "MultiProducer", low, high, field,
+                               f"LoopKit {ingress}/epoll/spin", f"LoopKit {ingress}/")
+        if subject is None:
+            continue
+        r = ratio(machine.value("MultiProducer", high, subject, field),
+                  machine.value("MultiProducer", low, subject, field))
+        grew.append(r >= CAS_GROWTH)
+        verdict = "meets the rule" if r >= CAS_GROWTH else "below the rule"
+        v.sentences.append(f"`{subject}`, smallest → largest producer count: {growth(subject)} ({verdict}).")
+    others = sorted({(g["family"] != "baseline", g["entrant"]) for g in machine.groups.values()
+                     if g["workload"] == "MultiProducer" and g["family"] in ("baseline", "peer")})
+    compared = [f"`{name}` {growth(name)}" for _, name in others
+                if both_ends(machine, "MultiProducer", low, high, name, field)]
+    if compared:
+        v.sentences.append("For comparison: " + "; ".join(compared) + ".")
+    if not grew:
+        v.word = "inconclusive"
+        v.sentences.append("No LoopKit lock-free or chunked entrant reports submit ns/op at both ends.")
+    else:
+        v.word = "supported" if any(grew) else "not supported"
+    if max(counts) > machine.cores:
+        v.sentences.append(f"The largest producer count exceeds this machine's **{machine.cores}** "
+                           "[header · cores] cores: P > cores measures oversubscription, not contention.")
+    return v
+
+
+def park_spin_pair(machine, params):
+    """(park, spin) LoopKit entrants of PingPongLatency with p50: lock-free/epoll preferred."""
+    def has(name):
+        return machine.value("PingPongLatency", params, name, "p50_ns") not in (None, 0)
+    if has("LoopKit lock-free/epoll/park") and has("LoopKit lock-free/epoll/spin"):
+        return "LoopKit lock-free/epoll/park", "LoopKit lock-free/epoll/spin"
+    names = sorted({g["entrant"] for g in machine.groups.values()
+                    if g["workload"] == "PingPongLatency" and g["family"] == "loopkit"})
+    for name in names:
+        if name.endswith("/park") and has(name) and has(name[:-5] + "/spin"):
+            return name, name[:-5] + "/spin"
+    return None
+
+
+def verdict_wakeup(machine):
+    """Hypothesis 2: a round trip to a sleeping (parked) loop is dominated by its wake syscall."""
+    v = Verdict(machine, "Wakeup syscalls — is a round trip to a sleeping loop dominated by its wake syscall?",
+                "Rule: supported if the round-trip p50 to a sleeping (parked) loop is ≥ 10× that to a running "
+                "(spinning) one.")
+    basis = None
+    wake = {dict(p).get("loop"): p for p in reversed(machine.params_of("Wakeup"))}
+    if "sleeping" in wake and "running" in wake:
+        sleeping, running = wake["sleeping"], wake["running"]
+        subject = pick_subject(machine, "Wakeup", sleeping, running, "p50_ns",
+                               "LoopKit lock-free/epoll/spin", "LoopKit ")
+        if subject:
+            a, b = ("Wakeup", sleeping, subject, "p50_ns"), ("Wakeup", running, subject, "p50_ns")
+            basis = ratio(machine.value(*a), machine.value(*b))
+            sentence = (f"Wakeup, `{subject}`: round-trip p50 {v.cite(*a)} to a sleeping loop vs {v.cite(*b)} "
+                        f"to a running one, ratio {v.cite_ratio(a, b)}")
+            if all(machine.value("Wakeup", p, subject, "wake_syscalls_per_op") is not None
+                   for p in (sleeping, running)):
+                sentence += (f"; wake syscalls/op {v.cite('Wakeup', sleeping, subject, 'wake_syscalls_per_op')}"
+                             f" vs {v.cite('Wakeup', running, subject, 'wake_syscalls_per_op')}")
+            v.sentences.append(sentence + ".")
+    if basis is None:
+        v.sentences.append("Wakeup was not run in this suite; `make bench-micro` or `make bench-full` measures it.")
+    for params in machine.params_of("PingPongLatency")[:1]:
+        pair = park_spin_pair(machine, params)
+        if pair is None:
+            continue
+        a, b = ("PingPongLatency", params, pair[0], "p50_ns"), ("PingPongLatency", params, pair[1], "p50_ns")
+        sentence = (f"PingPongLatency, `{pair[0]}` vs `{pair[1]}`: p50 {v.cite(*a)} vs {v.cite(*b)}, "
+                    f"ratio {v.cite_ratio(a, b)}")
+        field = "wake_syscalls_per_op"
+        if all(machine.value("PingPongLatency", params, e, field) is not None for e in pair):
+            sentence += (f"; wake syscalls/op {v.cite('PingPongLatency', params, pair[0], field)} vs "
+                         f"{v.cite('PingPongLatency', params, pair[1], field)}")
+        v.sentences.append(sentence + ".")
+        if basis is None:
+            basis = ratio(machine.value(*a), machine.value(*b))
+            v.sentences.append("The verdict rests on PingPongLatency (park vs spin).")
+    if basis is None:
+        v.word = "not measured"
+    else:
+        v.word = "supported" if basis >= WAKE_FACTOR else "not supported"
+    return v
+
+
+def verdict_batch(machine):
+    """Hypothesis 3: a larger external batch budget buys throughput at the cost of probe latency."""
+    v = Verdict(machine, "Batch budget — does a larger external batch budget buy throughput at the cost of "
+                "probe latency?",
+                "Rule: supported if ns/op at the largest budget is ≤ 0.90× that at the smallest (≥ 10% less "
+                "time per task) while the probe p99 grows (> 1.00×).")
+    budgets = by_int_param(machine, "BatchBudget", "budget")
+    if not budgets:
+        v.word = "not measured"
+        v.sentences.append("BatchBudget was not run in this suite; `make bench-micro` or `make bench-full` "
+                           "measures it.")
+        return v
+    low, high = budgets[min(budgets)], budgets[max(budgets)]
+    subject = pick_subject(machine, "BatchBudget", low, high, "ns_per_op", "LoopKit lock-free/auto/spin", "LoopKit ")
+    if len(budgets) < 2 or subject is None:
+        v.word = "inconclusive"
+        v.sentences.append("Fewer than two budgets were measured for one LoopKit entrant.")
+        return v
+    parts = []
+    for budget in sorted(budgets):
+        params = budgets[budget]
+        part = f"ns/op {v.cite('BatchBudget', params, subject, 'ns_per_op')}"
+        for field, label in (("p50_ns", "probe p50"), ("p99_ns", "probe p99")):
+            if machine.value("BatchBudget", params, subject, field) is not None:
+                part += f", {label} {v.cite('BatchBudget', params, subject, field)}"
+        parts.append(part)
+    v.sentences.append(f"`{subject}`, smallest budget first: " + "; ".join(parts) + ".")
+    time_ratio = ratio(machine.value("BatchBudget", high, subject, "ns_per_op"),
+                       machine.value("BatchBudget", low, subject, "ns_per_op"))
+    v.sentences.append("Largest ÷ smallest budget: ns/op "
+                       + v.cite_ratio(("BatchBudget", high, subject, "ns_per_op"),
+                                      ("BatchBudget", low, subject, "ns_per_op")) + ".")
+    if not both_ends(machine, "BatchBudget", low, high, subject, "p99_ns"):
+        v.word = "inconclusive"
+        v.sentences.append("The probe p99 is missing at one end.")
+        return v
+    p99_ratio = ratio(machine.value("BatchBudget", high, subject, "p99_ns"),
+                      machine.value("BatchBudget", low, subject, "p99_ns"))
+    v.sentences.append("Probe p99 " + v.cite_ratio(("BatchBudget", high, subject, "p99_ns"),
+                                                   ("BatchBudget", low, subject, "p99_ns")) + ".")
+    faster, slower_probe = time_ratio <= BUDGET_TIME, p99_ratio > BUDGET_P99
+    v.word = "supported" if faster and slower_probe else "not supported"
+    if not faster:
+        v.sentences.append("Time per task fell by less than 10% (or rose).")
+    if not slower_probe:
+        v.sentences.append("The probe p99 did not grow.")
+    return v
+
+
+def csv_text(machines):
+    """summary.csv: one row per machine x workload x params x entrant, in report order, entrants by name."""
+    fields = sorted({f for m in machines for g in m.groups.values() for f in g["fields"]}, key=field_sort_key)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["machine", "workload", "params", "entrant", "family", "runs", "median_ns_per_op",
+                     "min_ns_per_op", "max_ns_per_op", "cv_percent"] + [f"median_{f}" for f in fields])
+    for m in machines:
+        for workload, params in m.tables():
+            groups = [g for g in m.groups.values()
+                      if g["workload"] == workload and (params is None or g["params"] == params)]
+            for g in sorted(groups, key=lambda g: (params_sort_key(g["params"]), g["entrant"])):
+                writer.writerow([m.id, g["workload"], params_text(g["params"], ";"), g["entrant"], g["family"],
+                                 g["runs"], fmt_num(g["median"]), fmt_num(g["min"]), fmt_num(g["max"]),
+                                 fmt_num(g["cv"])]
+                                + [fmt_num(g["fields"][f]) if f in g["fields"] else "" for f in fields])
+    return out.getvalue()
+
+
+def cell(text):
+    """A markdown table cell: pipes escaped, newlines flattened."""
+    return str(text).replace("\n", " ").replace("|", "\\|")
+
+
+def md_table(columns, rows):
+    """Markdown table lines (numbers right-aligned from the ranked tables' Median column on)."""
+    align = ["---:" if c in ("Rank", "Runs", "CV %") or "ns" in c or "/op" in c or c.startswith("×")
+             or c == "probes" else "---" for c in columns]
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def header_value(header, path):
+    """A header field by path (e.g. ('machine', 'cpu')), 'unknown' if absent."""
+    value = header
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return "unknown" if value is None else str(value)
+
+
+def markdown(machines):
+    """The whole report.md text."""
+    lines = ["# LoopKit benchmark tournament — report", ""] + INTRO + ["", "## Sources", ""]
+    lines += md_table(["Machine", "Machine id", "raw.jsonl"],
+                      [[f"M{i}", m.id, f"`{m.source}`"] for i, m in enumerate(machines, start=1)])
+    for i, m in enumerate(machines, start=1):
+        lines += ([] if lines[-1] == "" else [""]) + [f"## M{i} — {m.id}", ""]
+        rows = [[label, header_value(m.header, path)] for label, path in HEADER_FIELDS]
+        lines += md_table(["Field", "Value"], rows + [["Source", f"`{m.source}`"]])
+        for workload, params in m.tables():
+            columns, rows = core_table(m) if params is None else ranked_table(m, workload, params)
+            lines += ["", table_heading(m, workload, params), ""] + md_table(columns, rows)
+        lines += ["", f"### Verdicts — {m.id}", ""]
+        for verdict in (verdict_cas(m), verdict_wakeup(m), verdict_batch(m)):
+            lines += [verdict.text(), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def plain_table(columns, rows):
+    """Aligned plain-text table lines: text columns left-aligned, numeric ones right-aligned."""
+    widths = [max(len(str(r[i])) for r in [columns] + rows) for i in range(len(columns))]
+    left = {"Entrant", "Family", "Op"}
+    def line(values):
+        return "  ".join(str(v).ljust(w) if c in left else str(v).rjust(w)
+                         for c, v, w in zip(columns, values, widths)).rstrip()
+    return [line(columns)] + [line(r) for r in rows]
+
+
+def print_tables(machines):
+    """Prints every machine's tables and verdict words to stdout."""
+    for m in machines:
+        print(f"=== {m.id} ({m.cores} cores, {header_value(m.header, ('suite',))}, {m.source}) ===")
+        for workload, params in m.tables():
+            columns, rows = core_table(m) if params is None else ranked_table(m, workload, params)
+            print()
+            print(table_heading(m, workload, params)[4:])
+            print("\n".join(plain_table(columns, rows)))
+        print()
+        for verdict in (verdict_cas(m), verdict_wakeup(m), verdict_batch(m)):
+            print(f"Verdict: {verdict.title.split(' — ')[0]}: {verdict.word}")
+        print()
+
+
+def main(argv):
+    """Entry point: report.py DIR [DIR2 ...]."""
+    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+        print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
+        return 2
+    directories = argv[1:]
+    machines = []
+    try:
+        for directory in directories:
+            header, runs = load_raw(directory)
+            source = os.path.relpath(os.path.realpath(os.path.join(directory, "raw.jsonl")),
+                                     os.path.realpath(directories[0])).replace(os.sep, "/")
+            machines.append(Machine(directory, source, header, runs))
+    except RawError as error:
+        print(f"report.py: malformed input:\n{error}", file=sys.stderr)
+        return 1
+    ids = [m.id for m in machines]
+    if len(set(ids)) != len(ids):
+        print("report.py: two directories come from the same machine id; give each machine one directory",
+              file=sys.stderr)
+        return 1
+    with open(os.path.join(directories[0], "summary.csv"), "w", encoding="utf-8", newline="") as handle:
+        handle.write(csv_text(machines))
+    with open(os.path.join(directories[0], "report.md"), "w", encoding="utf-8") as handle:
+        handle.write(markdown(machines))
+    print_tables(machines)
+    print(f"report.py: wrote {directories[0]}/summary.csv and {directories[0]}/report.md", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Self-test of bench/report.py and bench/verify.py: `python3 bench/test_report.py` (no pytest needed).
+
+Builds reports from bench/fixtures/ in a temporary directory, checks that verify.py accepts them, then
+hand-edits numbers, rows, citations and raw lines and checks that verify.py rejects each edit.
+"""
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(BENCH, "fixtures")
+sys.path.insert(0, BENCH)
+
+import report  # noqa: E402  (the test may use both; verify.py itself never imports report.py)
+import verify  # noqa: E402
+
+
+def run(script, *args):
+    """Runs bench/<script> with args; returns (exit code, stdout + stderr)."""
+    done = subprocess.run([sys.executable, os.path.join(BENCH, script)] + list(args),
+                          capture_output=True, text=True)
+    return done.returncode, done.stdout + done.stderr
+
+
+def read(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def write(path, text):
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+class Base(unittest.TestCase):
+    """Copies the fixtures into a fresh temporary directory for each test."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="loopkit-report-test-")
+        for name in os.listdir(FIXTURES):
+            shutil.copytree(os.path.join(FIXTURES, name), os.path.join(self.tmp, name))
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def dir(self, name):
+        return os.path.join(self.tmp, name)
+
+    def build(self, *names):
+        """Runs report.py on the named fixture directories and asserts verify.py passes."""
+        code, output = run("report.py", *[self.dir(n) for n in names])
+        self.assertEqual(code, 0, output)
+        code, checked = run("verify.py", self.dir(names[0]))
+        self.assertEqual(code, 0, checked)
+        return output
+
+    def assert_rejected(self, name, *needles):
+        """verify.py must fail on DIR and mention every needle."""
+        code, output = run("verify.py", self.dir(name))
+        self.assertEqual(code, 1, output)
+        for needle in needles:
+            self.assertIn(needle, output)
+        return output
+
+    def edit(self, name, file, old, new):
+        """Replaces the first occurrence of old (which must exist) in DIR/file."""
+        path = os.path.join(self.dir(name), file)
+        text = read(path)
+        self.assertIn(old, text)
+        write(path, text.replace(old, new, 1))
+
+
+class Formatting(unittest.TestCase):
+    """Both independent implementations of the documented number format agree on fixed and random cases."""
+
+    CASES = [(0, "0"), (41.23, "41.2"), (0.5, "0.500"), (9.996, "10.0"), (0.09996, "0.100"), (999.4, "999"),
+             (999.6, "1000"), (12345.5, "12346"), (1234.5, "1234"), (0.000123, "0.000123"), (41.25, "41.2"),
+             (100, "100"), (1, "1.00"), (3.335, "3.33")]
+
+    def test_fixed_numbers(self):
+        for value, text in self.CASES:
+            self.assertEqual(report.fmt_num(value), text, value)
+            self.assertEqual(verify.number_text(value), text, value)
+
+    def test_ratios(self):
+        for value, text in [(2.5, "2.50×"), (0.125, "0.12×"), (1.005, "1.00×"), (16.4, "16.40×")]:
+            self.assertEqual(report.fmt_ratio(value), text)
+            self.assertEqual(verify.ratio_text(value), text)
+
+    def test_random_numbers_agree(self):
+        generator = random.Random(7)
+        for _ in range(20000):
+            value = generator.uniform(0.5, 10) * 10 ** generator.randint(-6, 7)
+            self.assertEqual(report.fmt_num(value), verify.number_text(value), repr(value))
+            self.assertEqual(report.fmt_ratio(value), verify.ratio_text(value), repr(value))
+
+
+class QuickSuite(Base):
+    """One machine, quick suite: report, verify, then each kind of hand edit is caught."""
+
+    def setUp(self):
+        super().setUp()
+        self.stdout = self.build("quick")
+
+    def test_outputs_and_verdicts(self):
+        md = read(os.path.join(self.dir("quick"), "report.md"))
+        self.assertIn("Rank  Entrant", self.stdout)
+        self.assertIn("generated from `raw.jsonl` by `bench/report.py`", md)
+        self.assertIn("**CAS contention — does submit cost grow with producers?** Verdict: **not supported**", md)
+        self.assertIn("P > cores measures oversubscription", md)
+        self.assertIn("Wakeup was not run in this suite; `make bench-micro` or `make bench-full`", md)
+        self.assertIn("Verdict: **not measured**. Rule: supported if ns/op at the largest budget", md)
+        csv_lines = read(os.path.join(self.dir("quick"), "summary.csv")).splitlines()
+        self.assertEqual(len(csv_lines), 1 + 6 * 7)
+        self.assertTrue(csv_lines[0].startswith("machine,workload,params,entrant,family,runs,median_ns_per_op"))
+
+    def test_corrupt_report_number(self):
+        self.edit("quick", "report.md", "| 1 | LoopKit lock-free/epoll/spin | loopkit | 41.2 |",
+                  "| 1 | LoopKit lock-free/epoll/spin | loopkit | 41.3 |")
+        self.assert_rejected("quick", "report.md", "Median ns/op", "expected 41.2, found 41.3")
+
+    def test_corrupt_csv_number(self):
+        self.edit("quick", "summary.csv", "Baseline,baseline,3,82.5,", "Baseline,baseline,3,82.6,")
+        self.assert_rejected("quick", "summary.csv", "median_ns_per_op", "found 82.6")
+
+    def test_deleted_table_row(self):
+        self.edit("quick", "report.md", "| 7 | Dispatch | peer | 128 | 124–133 | 3.50 | 3 | 1.72× | 1.55× | 1.00 | — |\n", "")
+        self.assert_rejected("quick", "report.md", "row Dispatch", "missing row")
+
+    def test_duplicated_table_row(self):
+        row = "| 7 | Dispatch | peer | 128 | 124–133 | 3.50 | 3 | 1.72× | 1.55× | 1.00 | — |\n"
+        self.edit("quick", "report.md", row, row + row)
+        self.assert_rejected("quick", "2 times")
+
+    def test_deleted_and_extra_csv_rows(self):
+        path = os.path.join(self.dir("quick"), "summary.csv")
+        lines = read(path).splitlines(keepends=True)
+        write(path, "".join(lines[:3] + lines[4:]))
+        self.assert_rejected("quick", "summary.csv", "missing")
+        write(path, "".join(lines + [lines[-1].replace(",libuv,", ",Ghost,")]))
+        self.assert_rejected("quick", "summary.csv", "extra row")
+
+    def test_corrupt_verdict_citation_and_word(self):
+        self.edit("quick", "report.md", "**20.4** [MultiProducer producers=1", "**20.9** [MultiProducer producers=1")
+        self.assert_rejected("quick", "CAS contention", "expected 20.4, found 20.9")
+        self.edit("quick", "report.md", "**20.9** [MultiProducer producers=1", "**20.4** [MultiProducer producers=1")
+        self.edit("quick", "report.md", "Verdict: **not supported**", "Verdict: **supported**")
+        self.assert_rejected("quick", "verdict: expected not supported, found supported")
+
+    def test_uncited_and_dropped_numbers(self):
+        self.edit("quick", "report.md", "(below the rule)", "(below the rule, about 42 ns)")
+        self.assert_rejected("quick", "uncited number 42")
+        self.edit("quick", "report.md", " The largest producer count exceeds this machine's **2** [header · cores] cores:",
+                  " Oversubscribed:")
+        self.assert_rejected("quick", "citation [header · cores]", "missing")
+
+    def test_header_block(self):
+        self.edit("quick", "report.md", "| Cores | 2 |", "| Cores | 4 |")
+        self.assert_rejected("quick", "header row Cores")
+
+    def test_malformed_raw(self):
+        path = os.path.join(self.dir("quick"), "raw.jsonl")
+        good = read(path)
+        for bad in ['{"kind":"run",', '{"kind":"run","entrant":"X","family":"other","workload":"PingPong",'
+                    '"params":{},"run":0,"ns_per_op":1}', '{"kind":"run","entrant":"X","family":"peer",'
+                    '"workload":"PingPong","params":{},"run":0,"ns_per_op":"fast"}']:
+            write(path, good + bad + "\n")
+            self.assert_rejected("quick", "raw.jsonl", "line 128")
+            code, output = run("report.py", self.dir("quick"))
+            self.assertEqual(code, 1, output)
+            self.assertIn("raw.jsonl:128", output)
+
+
+class TwoMachines(Base):
+    """Local quick run plus a 16-core scaling run: separate sections and tables, never mixed."""
+
+    def test_separate_tables(self):
+        self.build("quick", "scaling16")
+        md = read(os.path.join(self.dir("quick"), "report.md"))
+        self.assertIn("| M2 | big-box/16x AMD EPYC 9654 | `../scaling16/raw.jsonl` |", md)
+        self.assertIn("## M1 — ci-box/2x Intel(R) Xeon(R) Processor", md)
+        self.assertIn("## M2 — big-box/16x AMD EPYC 9654", md)
+        for block in md.split("\n### ")[1:]:
+            heading, body = block.split("\n", 1)
+            body = body.split("\n## ")[0]
+            machine = heading.split(" — ", 1)[1]
+            other = "big-box" if machine.startswith("ci-box") else "ci-box"
+            self.assertNotIn(other, body, heading)
+            rows = [line for line in body.splitlines() if line.startswith("| ") and line[2].isdigit()]
+            if heading.startswith("MultiProducer"):
+                self.assertEqual(len(rows), 7 if machine.startswith("ci-box") else 4, heading)
+        csv_text = read(os.path.join(self.dir("quick"), "summary.csv"))
+        self.assertEqual(csv_text.count("\nbig-box/16x AMD EPYC 9654,"), 6 * 4)
+        self.assertIn("exceeds this machine's **16** [header · cores]", md)
+        self.edit("scaling16", "raw.jsonl", '"ns_per_op":21.', '"ns_per_op":29.')
+        self.assert_rejected("quick", "big-box/16x AMD EPYC 9654")
+
+    def test_same_machine_twice_is_refused(self):
+        code, output = run("report.py", self.dir("quick"), self.dir("quick"))
+        self.assertEqual(code, 1, output)
+        self.assertIn("same machine id", output)
+
+
+class MicroSuite(Base):
+    """Wakeup, BatchBudget and CoreMicro (with 4-run and 1-run groups)."""
+
+    def test_micro(self):
+        self.build("micro")
+        md = read(os.path.join(self.dir("micro"), "report.md"))
+        self.assertIn("### CoreMicro — bench-box/8x AMD EPYC 7B13", md)
+        self.assertIn("| ring_push_pop | CLoopCore | 3.33 | 3.25–3.48 |", md)
+        self.assertIn("| wake_syscall_epoll | CLoopCore | 1197 | 1197–1197 | 0 | 1 |", md)
+        self.assertIn("**Wakeup syscalls — is a round trip to a sleeping loop dominated by its wake syscall?** "
+                      "Verdict: **supported**", md)
+        self.assertIn("**Batch budget — does a larger external batch budget buy throughput at the cost of probe "
+                      "latency?** Verdict: **supported**", md)
+        self.assertIn("MultiProducer was not run in this suite", md)
+        self.edit("micro", "report.md", "| wake_syscall_epoll | CLoopCore | 1197 |", "| wake_syscall_epoll | CLoopCore | 1198 |")
+        self.assert_rejected("micro", "CoreMicro", "expected 1197, found 1198")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
