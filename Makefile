@@ -91,9 +91,21 @@ bench-verify:
 
 # A release loopbench with the Swift runtime, liburing and libuv linked in statically: copy bench/dist/ to
 # another x86-64 Linux machine and run ./run-scaling.sh there (no toolchain needed).
+STATIC_LIBS := bench/.build-static/static-libs
 bench-binary: bench-deps
-	cd bench && $(SWIFT) build -c release --product loopbench --static-swift-stdlib --scratch-path .build-static \
-	  -Xlinker --push-state -Xlinker -Bstatic -Xlinker -luring -Xlinker -luv -Xlinker --pop-state
+	@# pkg-config files of our own put a directory holding only the static archives first on the library
+	@# path, so the module maps' -luring and -luv link liburing.a and libuv.a.
+	mkdir -p $(STATIC_LIBS)/pkgconfig
+	ln -sfn "$$(pkg-config --variable=libdir liburing)/liburing.a" $(STATIC_LIBS)/liburing.a
+	ln -sfn "$$(pkg-config --variable=libdir libuv)/libuv_a.a" $(STATIC_LIBS)/libuv.a
+	printf 'Name: liburing\nDescription: static\nVersion: %s\nCflags: %s\nLibs: -L%s -luring\n' \
+	  "$$(pkg-config --modversion liburing)" "$$(pkg-config --cflags liburing)" "$(CURDIR)/$(STATIC_LIBS)" \
+	  > $(STATIC_LIBS)/pkgconfig/liburing.pc
+	printf 'Name: libuv\nDescription: static\nVersion: %s\nCflags: %s\nLibs: -L%s -luv -lpthread -ldl\n' \
+	  "$$(pkg-config --modversion libuv)" "$$(pkg-config --cflags libuv)" "$(CURDIR)/$(STATIC_LIBS)" \
+	  > $(STATIC_LIBS)/pkgconfig/libuv.pc
+	cd bench && PKG_CONFIG_PATH=$(CURDIR)/$(STATIC_LIBS)/pkgconfig \
+	  $(SWIFT) build -c release --product loopbench --static-swift-stdlib --scratch-path .build-static
 	mkdir -p bench/dist
 	cp bench/.build-static/release/loopbench bench/dist/loopbench
 	printf '%s\n' '#!/bin/sh' \

@@ -168,10 +168,14 @@ struct Plan {
         switch suite {
         case .quick:
             workloads = [
-                Workloads.pingPong(tasks: 200_000),
-                Workloads.pingPongLatency(rounds: 5_000),
-                Workloads.burst(burst: 1_000, bursts: 100),
-            ] + (producers ?? [1, 2, 4]).map { Workloads.multiProducer(producers: $0, perProducer: 50_000) }
+                Workloads.pingPong(tasks: 500_000),
+                Workloads.pingPongLatency(rounds: 10_000),
+                Workloads.burst(burst: 1_000, bursts: 300),
+            ] + (producers ?? [1, 2, 4]).map { Workloads.multiProducer(producers: $0, perProducer: 400_000 / $0) }
+                + [Workloads.wakeup(sleeping: true, rounds: 300), Workloads.wakeup(sleeping: false, rounds: 5_000)]
+            budgets = [64, 256, 1024, 4096]
+            batchBudgetTasks = 200_000
+            coreMicro = true
         case .full, .expanded:
             workloads = [
                 Workloads.pingPong(tasks: 500_000),

@@ -30,8 +30,8 @@ func makeHistogram() -> Histogram<UInt64> {
 
 /// Counts allocations per task over `tasks` submissions of one reused closure, outside any timed region.
 func allocationsPerTask(_ entrant: any Entrant, tasks: Int = 10_000) -> Double {
-    let sink = Sink()
-    let task: @Sendable () -> Void = { sink.hit() }
+    let sink = Sink.shared
+    let task = Sink.task
     sink.expect(tasks)
     lkb_alloc_enable(1)
     let before = lkb_alloc_count()
@@ -51,8 +51,8 @@ enum Workloads {
     /// One producer submits `tasks` tasks back to back; time until all ran.
     static func pingPong(tasks: Int) -> Workload {
         Workload(name: "PingPong", params: [("tasks", "\(tasks)")]) { entrant in
-            let sink = Sink()
-            let task: @Sendable () -> Void = { sink.hit() }
+            let sink = Sink.shared
+            let task = Sink.task
             sink.expect(1_000) // warm-up
             for _ in 0..<1_000 { entrant.submit(task) }
             sink.waitUntilDone()
@@ -81,8 +81,8 @@ enum Workloads {
         // sometimes places it on the loop thread's CPU, and the round trip then measures time slices.
         _ = lkb_pin_thread(0)
         defer { lkb_unpin_thread() }
-        let sink = Sink()
-        let task: @Sendable () -> Void = { sink.hit() }
+        let sink = Sink.shared
+        let task = Sink.task
         for _ in 0..<200 { // warm-up
             sink.expect(1)
             entrant.submit(task)
@@ -115,8 +115,8 @@ enum Workloads {
     /// Bursts of `burst` tasks; each burst waits for all of its tasks. ns per task.
     static func burst(burst: Int, bursts: Int) -> Workload {
         Workload(name: "Burst", params: [("burst", "\(burst)"), ("bursts", "\(bursts)")]) { entrant in
-            let sink = Sink()
-            let task: @Sendable () -> Void = { sink.hit() }
+            let sink = Sink.shared
+            let task = Sink.task
             sink.expect(burst)
             for _ in 0..<burst { entrant.submit(task) }
             sink.waitUntilDone()
@@ -138,8 +138,8 @@ enum Workloads {
     /// mean time each producer spent inside its submit loop per task (the contention figure).
     static func multiProducer(producers: Int, perProducer: Int) -> Workload {
         Workload(name: "MultiProducer", params: [("producers", "\(producers)"), ("tasks_per_producer", "\(perProducer)")]) { entrant in
-            let sink = Sink()
-            let task: @Sendable () -> Void = { sink.hit() }
+            let sink = Sink.shared
+            let task = Sink.task
             let ready = Atomic<Int>(0)
             let go = Atomic<Bool>(false)
             let submitNanoseconds = Atomic<Int>(0)
@@ -198,8 +198,8 @@ enum Workloads {
     static func batchBudget(budget: Int, tasks: Int) -> Workload {
         Workload(name: "BatchBudget", params: [("budget", "\(budget)"), ("tasks", "\(tasks)")]) { entrant in
             guard let loopKit = entrant as? LoopKitEntrant else { fatalError("BatchBudget runs LoopKit entrants only") }
-            let sink = Sink()
-            let task: @Sendable () -> Void = { sink.hit() }
+            let sink = Sink.shared
+            let task = Sink.task
             let probeDone = Atomic<Int>(0)
             let producerDone = Atomic<Bool>(false)
             nonisolated(unsafe) var histogram = makeHistogram()
