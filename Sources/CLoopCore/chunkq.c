@@ -3,10 +3,13 @@
  *
  * Invariants (under `lock`): tasks live in chunks head..tail; the head chunk is read from head_index, the
  * tail chunk written at tail_index; head == tail == NULL only before the first push. Drained chunks go to a
- * spare list of at most LK_CHUNKQ_SPARE_MAX so bursts do not malloc/free in steady state. No atomics: the
- * mutex orders everything.
+ * spare list of at most LK_CHUNKQ_SPARE_MAX so bursts do not malloc/free in steady state. The mutex orders
+ * everything; the one atomic, `published_length`, lets is_empty and length answer without taking the lock
+ * (the loop asks on every spin iteration, and taking the producers' lock there slowed them down).
  */
 #include "lk_chunkq.h"
+
+#include "lk_atomic.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -28,6 +31,10 @@ struct lk_chunkq {
     size_t head_index; /* next slot to read in head */
     size_t tail_index; /* next slot to write in tail */
     size_t length;
+    /* Copy of `length`, stored under the lock after every change (release: a reader that sees n > 0 will
+     * find those tasks once it takes the lock); loaded without the lock by is_empty/length (acquire,
+     * pairs with those stores). */
+    _Atomic uint64_t published_length;
     lk_chunk *spare; /* recycled chunks, linked through next */
     uint64_t spare_count;
     uint64_t chunks_allocated;
@@ -37,7 +44,14 @@ struct lk_chunkq {
 int lk_chunkq_create(lk_chunkq **out) {
     lk_chunkq *q = calloc(1, sizeof(*q));
     if (q == NULL) return -ENOMEM;
-    if (pthread_mutex_init(&q->lock, NULL) != 0) {
+    /* Adaptive: a contended lock spins briefly before sleeping. Hold times here are a few copies, far
+     * shorter than a futex sleep and wake, which would otherwise dominate under producer contention. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    int rc = pthread_mutex_init(&q->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    if (rc != 0) {
         free(q);
         return -ENOMEM;
     }
@@ -108,6 +122,7 @@ int lk_chunkq_push(lk_chunkq *q, const lk_task *task) {
     }
     q->tail->slots[q->tail_index++] = *task;
     int was_empty = q->length++ == 0;
+    atomic_store_explicit(&q->published_length, q->length, memory_order_release); /* see the declaration */
     pthread_mutex_unlock(&q->lock);
     return was_empty;
 }
@@ -137,6 +152,7 @@ static size_t take(lk_chunkq *q, lk_task *out, size_t max) {
         q->head_index = 0;
         q->tail_index = 0;
     }
+    atomic_store_explicit(&q->published_length, q->length, memory_order_release); /* see the declaration */
     return n;
 }
 
@@ -155,10 +171,8 @@ size_t lk_chunkq_pop_batch(lk_chunkq *q, lk_task *out, size_t max) {
 }
 
 size_t lk_chunkq_length(lk_chunkq *q) {
-    pthread_mutex_lock(&q->lock);
-    size_t n = q->length;
-    pthread_mutex_unlock(&q->lock);
-    return n;
+    /* acquire: pairs with the release stores made under the lock. */
+    return (size_t)atomic_load_explicit(&q->published_length, memory_order_acquire);
 }
 
 bool lk_chunkq_is_empty(lk_chunkq *q) { return lk_chunkq_length(q) == 0; }

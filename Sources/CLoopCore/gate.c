@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "lk_atomic.h"
+#include "lk_thread.h"
 
 struct lk_gate {
     /* 0 open, 1 closed. Stored by the closer (relaxed; ordered by barrier C); loaded by submitters
@@ -157,7 +158,7 @@ void lk_gate_close(lk_gate *g) {
     for (lk_gate_record *r = atomic_load_explicit(&lk__gate_records, memory_order_acquire); r != NULL;
          r = atomic_load_explicit(&r->next, memory_order_acquire)) {
         /* acquire: pairs with lk_gate_exit's release; the submitter's task is then visible. */
-        while (atomic_load_explicit(&r->inside, memory_order_acquire) != 0) lk_cpu_relax();
+        while (atomic_load_explicit(&r->inside, memory_order_acquire) != 0) lk_thread_spin_pause();
     }
 }
 

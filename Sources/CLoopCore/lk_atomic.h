@@ -19,13 +19,5 @@
 #define LK_CACHELINE 64
 #define LK_FALSE_SHARING_RANGE 128
 
-/* Spin-wait hint for a loop that polls a shared word. */
-static inline void lk_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield" ::: "memory");
 #endif
-}
 
-#endif

@@ -21,6 +21,13 @@ public final class EventLoop: @unchecked Sendable {
         case awake, running, sleeping, terminating, terminated
     }
 
+    // Layout. Submitters on other threads read the fields from `configuration` to `closeRequested` on every
+    // submit, and may retain the object (writing its header). The loop thread writes `tickStartNanoseconds`
+    // on every tick and the loop-thread state below it all the time. The paddings keep those three groups
+    // on different cache lines, so a submit does not pull a line the loop has just written (false sharing).
+    // Swift lays out a class's stored properties in declaration order.
+    private let headerPadding = CacheLinePadding()
+
     /// The configuration the loop was created with.
     public let configuration: Configuration
 
@@ -40,16 +47,19 @@ public final class EventLoop: @unchecked Sendable {
     /// Set by `close()`: the loop discards work instead of draining it.
     let closeRequested = Atomic<Bool>(false)
     let timerState = Locked(TimerState())
+    let anchor: Locked<AnchorState>
+    let terminatedLatch = Latch()
+    let metricsStore = Locked(Metrics())
+
+    private let sharedPadding = CacheLinePadding()
+
     /// The earliest timer deadline (Int64.max for none), mirrored out of `timerState` so the spinning
     /// loop can watch it without the lock. Written under the timer lock (relaxed); read relaxed (a hint:
     /// the lock is taken before the loop sleeps).
     let earliestDeadline = Atomic<Int64>(Int64.max)
-    let anchor: Locked<AnchorState>
     /// Clock reading at the start of the current tick. Stored by the loop each tick (relaxed: a value, it
     /// publishes nothing); read by `currentTickTime` from any thread.
     let tickStartNanoseconds: Atomic<Int64>
-    let terminatedLatch = Latch()
-    let metricsStore = Locked(Metrics())
     /// Tasks submitted from other threads, counted only when metrics are enabled (relaxed: a statistic).
     let foreignExternalSubmitted = Atomic<UInt64>(0)
     let foreignInternalSubmitted = Atomic<UInt64>(0)
@@ -242,6 +252,13 @@ public final class EventLoop: @unchecked Sendable {
         var m = message
         m.withUTF8 { buffer in _ = Glibc.write(2, buffer.baseAddress, buffer.count) }
     }
+}
+
+/// 128 bytes of nothing: separates fields written by different threads (two 64-byte lines, because
+/// adjacent-line prefetch pairs lines).
+struct CacheLinePadding {
+    private let words: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 }
 
 /// The tick anchor: the loop's reference time and the monotonic instant it was set at.

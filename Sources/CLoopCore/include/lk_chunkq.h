@@ -29,9 +29,9 @@ int lk_chunkq_push(lk_chunkq *q, const lk_task *task);
 lk_pop_status lk_chunkq_pop(lk_chunkq *q, lk_task *out);
 /* Consumer: pops up to max tasks under one lock hold. Returns how many. */
 size_t lk_chunkq_pop_batch(lk_chunkq *q, lk_task *out, size_t max);
-/* Any thread: true when nothing is queued (exact at the moment the lock is held). */
+/* Any thread, without locking: true when nothing is queued (as of the last push or pop to complete). */
 bool lk_chunkq_is_empty(lk_chunkq *q);
-/* Any thread: number of queued tasks. */
+/* Any thread, without locking: number of queued tasks (as of the last push or pop to complete). */
 size_t lk_chunkq_length(lk_chunkq *q);
 
 typedef struct lk_chunkq_stats {

@@ -16,7 +16,7 @@ final class BaselineEntrant: Entrant, @unchecked Sendable {
     let name = "Baseline"
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var pending: [Task] = [] // guarded by mutex
+    private var pending: [QueuedTask] = [] // guarded by mutex
     private var waiting = false // guarded by mutex: the loop is (about to be) blocked in the condvar
     private var stopping = false // guarded by mutex
     private var signals: UInt64 = 0 // guarded by mutex
@@ -38,22 +38,13 @@ final class BaselineEntrant: Entrant, @unchecked Sendable {
         pthread_mutex_lock(mutex)
         stopping = false
         pthread_mutex_unlock(mutex)
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var t = pthread_t()
-        let rc = pthread_create(&t, nil, { context in
-            Unmanaged<BaselineEntrant>.fromOpaque(context!).takeRetainedValue().run()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<BaselineEntrant>.fromOpaque(context).release()
-            throw PeerError.threadCreate(rc)
-        }
+        let t = try startThread { [self] in run() } // the closure keeps self alive while the thread runs
         thread = t
     }
 
     func submit(_ task: @escaping Task) {
         pthread_mutex_lock(mutex)
-        pending.append(task)
+        pending.append(QueuedTask(run: task))
         if waiting {
             waiting = false // one signal per sleep: later submitters need not signal again
             signals &+= 1
@@ -79,7 +70,7 @@ final class BaselineEntrant: Entrant, @unchecked Sendable {
     }
 
     private func run() {
-        var batch: [Task] = []
+        var batch: [QueuedTask] = []
         pthread_mutex_lock(mutex)
         while true {
             while pending.isEmpty && !stopping {
@@ -90,7 +81,7 @@ final class BaselineEntrant: Entrant, @unchecked Sendable {
             if pending.isEmpty { break } // stopping, and nothing left
             swap(&batch, &pending)
             pthread_mutex_unlock(mutex)
-            for task in batch { task() }
+            for task in batch { task.run() }
             batch.removeAll(keepingCapacity: true)
             pthread_mutex_lock(mutex)
         }

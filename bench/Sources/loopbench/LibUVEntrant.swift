@@ -19,9 +19,9 @@ final class LibUVEntrant: Entrant, @unchecked Sendable {
     private let loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
     private let async = UnsafeMutablePointer<uv_async_t>.allocate(capacity: 1)
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private var pending: [Task] = [] // guarded by mutex
+    private var pending: [QueuedTask] = [] // guarded by mutex
     private var stopping = false // guarded by mutex
-    private var batch: [Task] = [] // loop thread only
+    private var batch: [QueuedTask] = [] // loop thread only
     private var thread: pthread_t? // controlling thread only
 
     init() { pthread_mutex_init(mutex, nil) }
@@ -42,23 +42,13 @@ final class LibUVEntrant: Entrant, @unchecked Sendable {
         })
         guard rc == 0 else { uv_loop_close(loop); throw PeerError.libuv(rc) }
         async.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        let context = Unmanaged.passRetained(self).toOpaque() // keeps self alive while the thread runs
-        var t = pthread_t()
-        rc = pthread_create(&t, nil, { context in
-            let me = Unmanaged<LibUVEntrant>.fromOpaque(context!).takeRetainedValue()
-            uv_run(me.loop, UV_RUN_DEFAULT)
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<LibUVEntrant>.fromOpaque(context).release()
-            throw PeerError.threadCreate(rc)
-        }
+        let t = try startThread { [self] in uv_run(loop, UV_RUN_DEFAULT) } // keeps self alive while it runs
         thread = t
     }
 
     func submit(_ task: @escaping Task) {
         pthread_mutex_lock(mutex)
-        pending.append(task)
+        pending.append(QueuedTask(run: task))
         pthread_mutex_unlock(mutex)
         uv_async_send(async)
     }
@@ -80,7 +70,7 @@ final class LibUVEntrant: Entrant, @unchecked Sendable {
         swap(&batch, &pending)
         let stop = stopping
         pthread_mutex_unlock(mutex)
-        for task in batch { task() }
+        for task in batch { task.run() }
         batch.removeAll(keepingCapacity: true)
         if stop { uv_close(UnsafeMutableRawPointer(async).assumingMemoryBound(to: uv_handle_t.self), nil) }
     }

@@ -3,18 +3,14 @@ import LoopKit
 /// LoopKit through its public Swift API, in one of its configurations.
 final class LoopKitEntrant: Entrant, @unchecked Sendable {
     let name: String
-    private let configuration: EventLoop.Configuration
-    private var loop: EventLoop!
+    private let loop: EventLoop // a let: reading it needs no retain, so submit leaves the loop's header alone
 
     init(name: String, configuration: EventLoop.Configuration) {
         self.name = name
-        self.configuration = configuration
+        do { loop = try EventLoop(configuration: configuration) } catch { fatalError("EventLoop(): \(error)") }
     }
 
-    func start() throws {
-        loop = try EventLoop(configuration: configuration)
-        try loop.start()
-    }
+    func start() throws { try loop.start() }
 
     @inline(__always) func submit(_ task: @escaping @Sendable () -> Void) {
         do { try loop.submit(task) } catch { fatalError("LoopKit rejected a task while running: \(error)") }
