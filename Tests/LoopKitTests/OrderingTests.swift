@@ -83,13 +83,17 @@ import TestSupport
         defer { loop.shutdown() }
         let log = OrderLog<String>()
         let hold = Atomic<Bool>(true)
-        try loop.submit { _ = waitUntil { !hold.load(ordering: .acquiring) } }
+        let holding = Atomic<Bool>(false)
+        try loop.submit {
+            holding.store(true, ordering: .releasing)
+            _ = waitUntil { !hold.load(ordering: .acquiring) }
+        }
+        #expect(waitUntil { holding.load(ordering: .acquiring) }) // everything below is queued behind it
         for i in 0..<3 { try loop.submit { log.append("E\(i)") } }
         for i in 0..<3 { try loop.submitInternal { log.append("I\(i)") } }
         hold.store(false, ordering: .releasing)
         #expect(waitUntil { log.count == 6 })
-        // The holding task's batch already contained E0-E2; the internal lane comes first next tick.
-        #expect(log.snapshot == ["E0", "E1", "E2", "I0", "I1", "I2"] || log.snapshot == ["I0", "I1", "I2", "E0", "E1", "E2"])
+        #expect(log.snapshot == ["I0", "I1", "I2", "E0", "E1", "E2"], "the internal lane runs first in the next tick")
     }
 
     @Test func effectiveBatchBudgetIsTheConfiguredOne() throws {
@@ -164,8 +168,14 @@ import TestSupport
         defer { loop.shutdown() }
         let log = OrderLog<String>()
         let hold = Atomic<Bool>(true)
+        let holding = Atomic<Bool>(false)
+        // Hold the loop inside a task so that t1 and t2 are both queued, and then taken in one batch.
         try loop.submit {
+            holding.store(true, ordering: .releasing)
             _ = waitUntil { !hold.load(ordering: .acquiring) }
+        }
+        #expect(waitUntil { holding.load(ordering: .acquiring) })
+        try loop.submit {
             try? loop.queueMicrotask { log.append("m1") }
             log.append("t1")
         }
