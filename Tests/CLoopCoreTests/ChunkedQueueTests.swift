@@ -21,18 +21,11 @@ private func stats(_ q: OpaquePointer) -> lk_chunkq_stats {
 
 @discardableResult
 private func push(_ q: OpaquePointer, _ range: Range<Int>) -> [Int32] {
-    range.map { i in
-        var task = makeTask(i)
-        return lk_chunkq_push(q, &task)
-    }
+    pushSequences(range) { lk_chunkq_push(q, $0) }
 }
 
-/// Pops until EMPTY (bounded), returning the popped sequences.
 private func drain(_ q: OpaquePointer, limit: Int = 10_000_000) -> [Int] {
-    var out = blankTask
-    var popped: [Int] = []
-    while popped.count <= limit, lk_chunkq_pop(q, &out) == LK_POP_OK { popped.append(sequenceOf(out)) }
-    return popped
+    drainSequences(limit: limit) { lk_chunkq_pop(q, $0) }
 }
 
 /// Pops a batch of up to `max`, returning the sequences; checks nothing is written past `max`.

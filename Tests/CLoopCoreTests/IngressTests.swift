@@ -25,26 +25,12 @@ private func makeIngress(_ kind: lk_ingress_kind,
 
 @discardableResult
 private func push(_ q: OpaquePointer, _ range: Range<Int>) -> [Int32] {
-    range.map { i in
-        var task = makeTask(i)
-        return lk_ingress_push(q, &task)
-    }
+    pushSequences(range) { lk_ingress_push(q, $0) }
 }
 
 private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
                    sourceLocation: SourceLocation = #_sourceLocation) -> [Int] {
-    var out = blankTask
-    var popped: [Int] = []
-    while popped.count <= limit {
-        let status = lk_ingress_pop(q, &out)
-        if status == LK_POP_EMPTY { break }
-        guard status == LK_POP_OK else {
-            Issue.record("pop returned \(status) with no push in flight", sourceLocation: sourceLocation)
-            break
-        }
-        popped.append(sequenceOf(out))
-    }
-    return popped
+    drainSequences(limit: limit, sourceLocation: sourceLocation) { lk_ingress_pop(q, $0) }
 }
 
 @Suite struct IngressTests {

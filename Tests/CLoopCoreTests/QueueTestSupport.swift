@@ -167,3 +167,32 @@ func runProducersWithConsumer(
             sourceLocation: sourceLocation)
     return checker
 }
+
+// MARK: - Push / drain, for any queue
+
+/// Pushes tasks carrying the sequences in `range` with `push`; returns each push's result.
+@discardableResult
+func pushSequences(_ range: Range<Int>, with push: (UnsafeMutablePointer<lk_task>) -> Int32) -> [Int32] {
+    range.map { i in
+        var task = makeTask(i)
+        return push(&task)
+    }
+}
+
+/// Pops with `pop` until EMPTY (at most `limit` + 1 tasks) and returns the popped sequences. Any status
+/// other than OK or EMPTY is recorded as an issue: callers use it when no push is in flight.
+func drainSequences(limit: Int, sourceLocation: SourceLocation = #_sourceLocation,
+                    with pop: (UnsafeMutablePointer<lk_task>) -> lk_pop_status) -> [Int] {
+    var out = blankTask
+    var popped: [Int] = []
+    while popped.count <= limit {
+        let status = pop(&out)
+        if status == LK_POP_EMPTY { break }
+        guard status == LK_POP_OK else {
+            Issue.record("pop returned \(status) with no push in flight", sourceLocation: sourceLocation)
+            break
+        }
+        popped.append(sequenceOf(out))
+    }
+    return popped
+}

@@ -59,3 +59,16 @@ func startedLoop(_ configuration: EventLoop.Configuration = .testing()) throws -
     try loop.start()
     return loop
 }
+
+/// Blocks the loop inside a task until the returned function is called, and returns once the loop is held:
+/// everything submitted meanwhile is queued behind that task and taken together in the next batch.
+func holdLoop(_ loop: EventLoop) throws -> @Sendable () -> Void {
+    let hold = Atomic<Bool>(true)
+    let holding = Atomic<Bool>(false)
+    try loop.submit {
+        holding.store(true, ordering: .releasing)
+        _ = waitUntil { !hold.load(ordering: .acquiring) }
+    }
+    precondition(waitUntil { holding.load(ordering: .acquiring) }, "the loop never ran the holding task")
+    return { hold.store(false, ordering: .releasing) }
+}

@@ -82,16 +82,10 @@ import TestSupport
         let loop = try startedLoop()
         defer { loop.shutdown() }
         let log = OrderLog<String>()
-        let hold = Atomic<Bool>(true)
-        let holding = Atomic<Bool>(false)
-        try loop.submit {
-            holding.store(true, ordering: .releasing)
-            _ = waitUntil { !hold.load(ordering: .acquiring) }
-        }
-        #expect(waitUntil { holding.load(ordering: .acquiring) }) // everything below is queued behind it
+        let release = try holdLoop(loop) // everything below is queued behind the holding task
         for i in 0..<3 { try loop.submit { log.append("E\(i)") } }
         for i in 0..<3 { try loop.submitInternal { log.append("I\(i)") } }
-        hold.store(false, ordering: .releasing)
+        release()
         #expect(waitUntil { log.count == 6 })
         #expect(log.snapshot == ["I0", "I1", "I2", "E0", "E1", "E2"], "the internal lane runs first in the next tick")
     }
@@ -167,20 +161,13 @@ import TestSupport
         let loop = try startedLoop()
         defer { loop.shutdown() }
         let log = OrderLog<String>()
-        let hold = Atomic<Bool>(true)
-        let holding = Atomic<Bool>(false)
-        // Hold the loop inside a task so that t1 and t2 are both queued, and then taken in one batch.
-        try loop.submit {
-            holding.store(true, ordering: .releasing)
-            _ = waitUntil { !hold.load(ordering: .acquiring) }
-        }
-        #expect(waitUntil { holding.load(ordering: .acquiring) })
+        let release = try holdLoop(loop) // t1 and t2 are both queued, then taken in one batch
         try loop.submit {
             try? loop.queueMicrotask { log.append("m1") }
             log.append("t1")
         }
         try loop.submit { log.append("t2") }
-        hold.store(false, ordering: .releasing)
+        release()
         #expect(waitUntil { log.count == 3 })
         #expect(log.snapshot == ["t1", "t2", "m1"], "phase mode: after the external phase")
     }
