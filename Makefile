@@ -8,8 +8,8 @@ CC ?= cc
 
 help:
 	@echo "make test         all tests (installs liburing-dev and pkg-config when missing)"
-	@echo "make test-tsan    the same tests under ThreadSanitizer"
-	@echo "make test-asan    the C core's tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@echo "make test-tsan    the same tests under ThreadSanitizer (optimized build)"
+	@echo "make test-asan    the tests under AddressSanitizer (Swift and C) + UBSan (the C core)"
 	@echo "make lint         atomics rules of the C core, and a -Wall -Wextra -Werror build"
 	@echo "make bench-quick  the tournament: all entrants, main workloads, 3 runs (~5 min); report in bench/results/latest"
 	@echo "make bench-full   all workloads, 5 runs      make bench-expanded  10 runs, producers up to 32"
