@@ -65,8 +65,11 @@ static pthread_key_t lk__gate_key;
 
 static _Thread_local lk_gate_record *lk__gate_self = NULL;
 
+/* Key destructor, on the exiting thread: forget the record first, so that a later destructor on this thread
+ * that submits takes a fresh record instead of one another thread may own by then. */
 static void release_record(void *rec) {
     lk_gate_record *r = rec;
+    lk__gate_self = NULL;
     atomic_store_explicit(&r->owned, 0, memory_order_release); /* release: pairs with the next owner's acquire */
 }
 

@@ -84,11 +84,12 @@ extension EventLoop {
         guard let poller, Int(fd) >= 0, Int(fd) < registrations.count, registrations[Int(fd)] != nil else {
             throw EventLoopError.notRegistered(fd: fd)
         }
-        registrations[Int(fd)] = nil
-        registeredCount -= 1
         // ENOENT here means the fd was closed while registered and epoll already forgot it: done either way.
+        // Any other failure leaves the registration in place, consistent with the poller.
         let rc = lk_poller_remove(poller, fd)
         if rc != -ENOENT { try Self.check(rc, fd: fd, operation: "unregister") }
+        registrations[Int(fd)] = nil
+        registeredCount -= 1
     }
 
     /// Unregisters every fd (closing the owned ones). Loop thread, during termination.

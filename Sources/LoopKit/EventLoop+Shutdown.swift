@@ -80,12 +80,16 @@ extension EventLoop {
     /// The loop's last act: drain (or discard), close, release, and store TERMINATED.
     func finish() {
         isFinishing = true
-        let cancelled: Int = timerState.withLock { state in
+        // Cancel the timers; their closures are released after the lock is dropped, so a deinit that calls
+        // back into the timer API cannot deadlock on it.
+        var cancelled: TimerHeap = timerState.withLock { state in
             state.closed = true
             earliestDeadline.store(.max, ordering: .relaxed)
-            return state.heap.removeAll()
+            let heap = state.heap
+            state.heap = TimerHeap()
+            return heap
         }
-        _ = cancelled
+        _ = cancelled.removeAll()
         if !closeRequested.load(ordering: .acquiring) {
             drainUntilEmpty()
         }
@@ -93,6 +97,7 @@ extension EventLoop {
         if !closeRequested.load(ordering: .acquiring) {
             drainUntilEmpty()
         }
+        localWorkClosed = true // nothing submitted from here on would ever run
         discardQueued() // after close(), or what a close() racing the drain left behind
         unregisterAll()
         if let poller {

@@ -16,7 +16,7 @@ extension EventLoop {
     ///   began, or after `close()`); `.outOfMemory` if the queue could not grow. Nothing is queued then.
     public func submit(_ task: @escaping @Sendable () -> Void) throws {
         if inEventLoop {
-            guard !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
+            guard !localWorkClosed && !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
             localExternal.append(task)
             return
         }
@@ -33,7 +33,7 @@ extension EventLoop {
     /// - Throws: `EventLoopError.terminated`, `.outOfMemory`, as `submit(_:)`.
     public func submitInternal(_ task: @escaping @Sendable () -> Void) throws {
         if inEventLoop {
-            guard !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
+            guard !localWorkClosed && !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
             if canRunInline() {
                 inlineDepth += 1
                 defer { inlineDepth -= 1 }
@@ -54,7 +54,7 @@ extension EventLoop {
     /// - Throws: `EventLoopError.terminated`, `.outOfMemory`, as `submit(_:)`.
     public func queueMicrotask(_ task: @escaping @Sendable () -> Void) throws {
         if inEventLoop {
-            guard !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
+            guard !localWorkClosed && !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
             var payload = lk_task(job: task)
             if lk_ring_push(microtaskRing, &payload) < 0 {
                 _ = takeJob(from: &payload)

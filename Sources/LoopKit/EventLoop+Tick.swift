@@ -121,8 +121,15 @@ extension EventLoop {
     }
 
     /// Runs up to microtaskBudget microtasks. Returns how many ran.
+    /// A drain can be re-entered (strict mode drains after every task, and a microtask may run an internal
+    /// task inline); the nested call returns at once and the outer drain, which loops until the ring is empty
+    /// or its budget is spent, runs what was queued meanwhile. Re-entering would reuse `microtaskBatch` while
+    /// the outer drain still holds untaken tasks in it.
     @discardableResult
     func drainMicrotasks() -> Int {
+        guard !isDrainingMicrotasks else { return 0 }
+        isDrainingMicrotasks = true
+        defer { isDrainingMicrotasks = false }
         var remaining = configuration.microtaskBudget
         var ran = 0
         while remaining > 0 {

@@ -77,7 +77,10 @@ public final class EventLoop: @unchecked Sendable {
     /// `submitInternal` must not overtake them.
     var batchRemaining = 0
     var inlineDepth = 0
+    var isDrainingMicrotasks = false
     var isFinishing = false
+    /// Set once the final drain is over: the loop thread's own submissions are refused from then on.
+    var localWorkClosed = false
     var registrations: [FDRegistration?] = []
     var registeredCount = 0
     var pollEvents: UnsafeMutablePointer<lk_poll_event>
@@ -173,21 +176,21 @@ public final class EventLoop: @unchecked Sendable {
     /// - Throws: `EventLoopError.reentrantRun` when the calling thread is already running a loop (for
     ///   example from inside a task); `.alreadyRunning` when another thread runs this loop;
     ///   `.terminated` when the loop has terminated; `.backendUnavailable` when the configured poll
-    ///   backend cannot be set up (then the loop stays `awake` and `run()` may be tried again).
+    ///   backend cannot be set up (checked first; the loop is left as it was and `run()` may be tried again).
     public func run() throws {
         try run(whenRunning: nil)
     }
 
     func run(whenRunning: (() -> Void)?) throws {
         guard lk_thread_loop_id() == 0 else { throw EventLoopError.reentrantRun }
-        guard consumerClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
-            throw state == .terminated ? EventLoopError.terminated : EventLoopError.alreadyRunning
-        }
+        // The poller first (on this thread: io_uring rings are single-issuer), so that a failure leaves the
+        // loop unclaimed: a shutdown() racing this run() can then still claim it and finish it.
         var p: OpaquePointer?
         let rc = lk_poller_create(&p, configuration.backend.cValue, lk_wake_fd(wake))
-        guard rc == 0 else {
-            consumerClaimed.store(false, ordering: .releasing)
-            throw EventLoopError.backendUnavailable(configuration.backend, errno: -rc)
+        guard rc == 0 else { throw EventLoopError.backendUnavailable(configuration.backend, errno: -rc) }
+        guard consumerClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            lk_poller_destroy(p)
+            throw state == .terminated ? EventLoopError.terminated : EventLoopError.alreadyRunning
         }
         poller = p
         let previous = lk_thread_set_loop_id(id)

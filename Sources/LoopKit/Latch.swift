@@ -4,54 +4,60 @@ import Glibc
 /// A one-way gate that threads can block on (pthread mutex + condition variable) or await: closed until
 /// `open()`, open forever after. Used for "the loop has started" and "the loop has terminated".
 final class Latch: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var condition = pthread_cond_t()
+    // Heap-allocated: pthread objects need a stable address, which a class's stored property is not
+    // formally guaranteed to have when passed with &.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var isOpen = false // guarded by mutex
     private var waiters: [CheckedContinuation<Void, Never>] = [] // guarded by mutex
 
     init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&condition, nil)
+        mutex.initialize(to: pthread_mutex_t())
+        condition.initialize(to: pthread_cond_t())
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
     }
 
     deinit {
-        pthread_cond_destroy(&condition)
-        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
     }
 
     func open() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         isOpen = true
         let resumed = waiters
         waiters.removeAll()
-        pthread_cond_broadcast(&condition)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
         for waiter in resumed { waiter.resume() }
     }
 
     var hasOpened: Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return isOpen
     }
 
     /// Blocks the calling thread until the latch opens.
     func wait() {
-        pthread_mutex_lock(&mutex)
-        while !isOpen { pthread_cond_wait(&condition, &mutex) }
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_lock(mutex)
+        while !isOpen { pthread_cond_wait(condition, mutex) }
+        pthread_mutex_unlock(mutex)
     }
 
     /// Suspends the calling task until the latch opens.
     func wait() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            pthread_mutex_lock(&mutex)
+            pthread_mutex_lock(mutex)
             if isOpen {
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_unlock(mutex)
                 continuation.resume()
             } else {
                 waiters.append(continuation)
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_unlock(mutex)
             }
         }
     }

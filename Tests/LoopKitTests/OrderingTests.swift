@@ -190,6 +190,32 @@ import TestSupport
         #expect(log.snapshot == ["t1", "m1", "t2"])
     }
 
+    /// Strict mode drains after every task; a microtask that runs an internal task inline re-enters the
+    /// drain. The nested drain must not disturb the batch the outer one is still working through.
+    @Test func nestedStrictDrainKeepsEveryMicrotaskExactlyOnce() throws {
+        var configuration = EventLoop.Configuration.testing()
+        configuration.strictMicrotaskOrdering = true
+        let loop = try startedLoop(configuration)
+        defer { loop.shutdown() }
+        let log = OrderLog<String>()
+        try loop.submit {
+            try? loop.queueMicrotask {
+                log.append("A")
+                try? loop.queueMicrotask { log.append("C1") }
+                try? loop.queueMicrotask { log.append("C2") }
+                try? loop.submitInternal { log.append("D") } // nothing queued ahead: runs inline
+            }
+            try? loop.queueMicrotask { log.append("B") }
+        }
+        #expect(waitUntil { log.count >= 5 })
+        // Only now (a task queued earlier would sit in the same batch and keep D from running inline): a later
+        // tick's task, so every drain of the first tick is over when it has run.
+        let marker = Counter()
+        try loop.submit { marker.increment() }
+        #expect(waitUntil { marker.count == 1 })
+        #expect(log.snapshot.sorted() == ["A", "B", "C1", "C2", "D"], "each microtask exactly once")
+    }
+
     @Test func microtasksQueuedByMicrotasksAllRunBeforeSleep() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }

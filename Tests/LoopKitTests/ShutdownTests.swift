@@ -183,6 +183,35 @@ import TestSupport
         #expect(throws: EventLoopError.timerNotFound) { try loop.cancelTimer(timer) }
     }
 
+    /// run() whose poller cannot be created must leave the loop to a racing shutdown(), which then finishes
+    /// it (instead of waiting forever for a loop thread that gave up). Runs in a child process: it sets
+    /// LOOPKIT_BACKEND to an invalid value so that poller creation fails.
+    @Test func shutdownRacingAFailedRunDoesNotHang() async {
+        await #expect(processExitsWith: .success) {
+            setenv("LOOPKIT_BACKEND", "bogus", 1)
+            for _ in 0..<300 {
+                let loop = try! EventLoop(configuration: .testing(backend: .epoll))
+                let go = Atomic<Bool>(false)
+                let done = Atomic<Bool>(false)
+                let runner = ThreadGroup(1) { _ in
+                    while !go.load(ordering: .acquiring) {}
+                    _ = try? loop.run()
+                }
+                let shutter = ThreadGroup(1) { _ in
+                    while !go.load(ordering: .acquiring) {}
+                    loop.shutdown()
+                    done.store(true, ordering: .releasing)
+                }
+                go.store(true, ordering: .releasing)
+                runner.join()
+                if !waitUntil(seconds: 5, { done.load(ordering: .acquiring) }) { exit(1) } // hung
+                shutter.join()
+                if loop.state != .terminated { exit(2) }
+            }
+            exit(0)
+        }
+    }
+
     @Test func performOnAClosedLoopThrowsTerminated() async throws {
         let loop = try startedLoop()
         await loop.shutdown()
