@@ -101,6 +101,7 @@ extension EventLoop {
         discardQueued() // after close(), or what a close() racing the drain left behind
         unregisterAll()
         if let poller {
+            runningBackend.store(0, ordering: .releasing)
             lk_poller_destroy(poller)
             self.poller = nil
         }

@@ -46,6 +46,9 @@ public final class EventLoop: @unchecked Sendable {
     let consumerClaimed = Atomic<Bool>(false)
     /// Set by `close()`: the loop discards work instead of draining it.
     let closeRequested = Atomic<Bool>(false)
+    /// The running poller's lk_backend, 0 when none. Stored by the loop thread when its poller is created and
+    /// destroyed (releasing); read by `backend` from any thread (acquiring).
+    let runningBackend = Atomic<Int>(0)
     let timerState = Locked(TimerState())
     let anchor: Locked<AnchorState>
     let terminatedLatch = Latch()
@@ -163,10 +166,10 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// The poll backend in use, once the loop runs (nil before `run()` and after termination).
-    /// Loop thread only while running; any thread gets a snapshot.
+    /// The poll backend in use while the loop runs (nil before `run()` and after termination). Any thread.
     public var backend: PollBackend? {
-        poller.map { PollBackend(lk_poller_backend($0)) }
+        let raw = runningBackend.load(ordering: .acquiring)
+        return raw == 0 ? nil : PollBackend(lk_backend(rawValue: UInt32(raw)))
     }
 
     // MARK: Running
@@ -193,6 +196,7 @@ public final class EventLoop: @unchecked Sendable {
             throw state == .terminated ? EventLoopError.terminated : EventLoopError.alreadyRunning
         }
         poller = p
+        runningBackend.store(Int(lk_poller_backend(p).rawValue), ordering: .releasing)
         let previous = lk_thread_set_loop_id(id)
         defer { lk_thread_set_loop_id(previous) }
         // Fails only when shutdown() or close() came first: the state is then TERMINATING and the loop

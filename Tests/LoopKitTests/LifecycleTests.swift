@@ -19,8 +19,10 @@ import TestSupport
         try loop.submit { reported.withLock { $0 = loop.backend }; done.increment() }
         #expect(waitUntil { done.count == 1 })
         #expect(reported.withLock { $0 } == backend)
+        #expect(loop.backend == backend, "readable from any thread while running")
         loop.shutdown()
         #expect(loop.state == .terminated)
+        #expect(loop.backend == nil)
     }
 
     @Test func runTwiceFailsWithAlreadyRunning() throws {
