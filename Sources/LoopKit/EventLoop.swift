@@ -42,9 +42,13 @@ public final class EventLoop: @unchecked Sendable {
     let clock: any MonotonicClock
     let metricsEnabled: Bool
 
-    /// Set once `run()` (or a shutdown of a loop that never ran) owns the consumer side of the queues.
+    /// Set once `run()` (or a shutdown of a loop that never ran) owns the consumer side of the queues. CAS
+    /// false → true with acquiringAndReleasing: the winner alone consumes, and sees everything done before
+    /// an earlier claimer (a failed run) released it.
     let consumerClaimed = Atomic<Bool>(false)
-    /// Set by `close()`: the loop discards work instead of draining it.
+    /// Set by `close()` (releasing, before the state CAS that wakes the loop): the loop discards work instead
+    /// of draining it. Read by the loop acquiring in finish() and relaxed per task (a prompt hint; finish()
+    /// re-reads it before deciding to drain).
     let closeRequested = Atomic<Bool>(false)
     /// The running poller's lk_backend, 0 when none. Stored by the loop thread when its poller is created and
     /// destroyed (releasing); read by `backend` from any thread (acquiring).
