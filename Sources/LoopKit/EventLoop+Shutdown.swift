@@ -123,28 +123,25 @@ extension EventLoop {
         }
     }
 
-    /// Releases every queued task without running it.
+    /// Releases every queued task without running it (loop thread, or deinit when no thread uses the loop).
     func discardQueued() {
-        var task = lk_task()
-        while true {
-            let status = lk_ingress_pop(ingress, &task)
-            if status == LK_POP_OK { _ = takeJob(from: &task); continue }
-            if status == LK_POP_BUSY { lk_thread_spin_pause(); continue }
-            break
-        }
-        while true {
-            let status = lk_mpsc_pop(internalIngress, &task)
-            if status == LK_POP_OK { if !task.isMarker { _ = takeJob(from: &task) }; continue }
-            if status == LK_POP_BUSY { lk_thread_spin_pause(); continue }
-            break
-        }
-        while true {
-            let status = lk_ring_pop(microtaskRing, &task)
-            if status == LK_POP_OK { _ = takeJob(from: &task); continue }
-            if status == LK_POP_BUSY { lk_thread_spin_pause(); continue }
-            break
-        }
+        releaseAll { lk_ingress_pop(ingress, $0) }
+        releaseAll { lk_mpsc_pop(internalIngress, $0) } // may hold an internal-lane marker: no job in it
+        releaseAll { lk_ring_pop(microtaskRing, $0) }
         localExternal.removeAll()
         localInternal.removeAll()
+    }
+
+    /// Pops with `pop` until EMPTY, moving each job out and dropping it. BUSY means a producer is mid-push:
+    /// its task appears within a few instructions, so wait for it rather than leave it queued.
+    private func releaseAll(_ pop: (UnsafeMutablePointer<lk_task>) -> lk_pop_status) {
+        var task = lk_task()
+        while true {
+            switch pop(&task) {
+            case LK_POP_OK: if !task.isMarker { _ = takeJob(from: &task) }
+            case LK_POP_BUSY: lk_thread_spin_pause()
+            default: return
+            }
+        }
     }
 }

@@ -142,10 +142,7 @@ public final class EventLoop: @unchecked Sendable {
 
     deinit {
         // No thread can be using the loop: release every job still queued, then the C objects.
-        var task = lk_task()
-        while lk_ingress_pop(ingress, &task) == LK_POP_OK { _ = takeJob(from: &task) }
-        while lk_mpsc_pop(internalIngress, &task) == LK_POP_OK { if !task.isMarker { _ = takeJob(from: &task) } }
-        while lk_ring_pop(microtaskRing, &task) == LK_POP_OK { _ = takeJob(from: &task) }
+        discardQueued()
         if let poller { lk_poller_destroy(poller) }
         lk_ring_destroy(microtaskRing)
         lk_mpsc_destroy(internalIngress)

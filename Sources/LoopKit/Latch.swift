@@ -35,12 +35,6 @@ final class Latch: @unchecked Sendable {
         for waiter in resumed { waiter.resume() }
     }
 
-    var hasOpened: Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return isOpen
-    }
-
     /// Blocks the calling thread until the latch opens.
     func wait() {
         pthread_mutex_lock(mutex)
