@@ -97,8 +97,8 @@ extension EventLoop {
     @discardableResult
     func runExternalLane() -> Int {
         let budget = configuration.externalBatchBudget
-        var busy = false
-        let n = lk_ingress_pop_batch(ingress, externalBatch, budget, &busy)
+        // A push caught mid-flight (BUSY) is not waited for: hasPendingWork() keeps the next poll from blocking.
+        let n = lk_ingress_pop_batch(ingress, externalBatch, budget, nil)
         var ran = 0
         for i in 0..<n {
             let job = takeJob(from: externalBatch + i)
