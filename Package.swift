@@ -48,7 +48,8 @@ let package = Package(
         ),
         .testTarget(
             name: "LoopKitTests",
-            dependencies: ["LoopKit", "EchoServer", "TestSupport"]
+            // CLoopCore directly: the fault-injection tests arm its hooks (lk_fault.h).
+            dependencies: ["LoopKit", "CLoopCore", "EchoServer", "TestSupport"]
         ),
     ],
     cLanguageStandard: .c11

@@ -9,6 +9,7 @@
  */
 #include "lk_chunkq.h"
 
+#include "fault_hook.h"
 #include "lk_atomic.h"
 
 #include <errno.h>
@@ -82,7 +83,7 @@ static lk_chunk *chunk_get(lk_chunkq *q) {
         q->spare = c->next;
         q->spare_count--;
     } else {
-        c = malloc(sizeof(*c));
+        c = lk__fault_alloc(LK_FAULT_CHUNK_ALLOC) ? NULL : malloc(sizeof(*c));
         if (c == NULL) return NULL;
         q->chunks_allocated++;
         q->chunks_live++;

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault_hook.h"
 #include "lk_atomic.h"
 
 #define LK_MPSC_SLAB0 256u
@@ -125,7 +126,7 @@ static lk_node *grow(lk_mpsc *q, bool *retry) {
     uint32_t k = q->slab_count;
     uint32_t n = LK_MPSC_SLAB0 << k;
     uint32_t first = LK_MPSC_SLAB0 * ((1u << k) - 1u);
-    lk_node *slab = aligned_alloc(LK_CACHELINE, (size_t)n * sizeof(lk_node));
+    lk_node *slab = lk__fault_alloc(LK_FAULT_NODE_ALLOC) ? NULL : aligned_alloc(LK_CACHELINE, (size_t)n * sizeof(lk_node));
     if (slab == NULL) {
         pthread_mutex_unlock(&q->grow_lock);
         return NULL;

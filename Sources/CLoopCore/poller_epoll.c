@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault_hook.h"
 #include "poller_impl.h"
 
 #define LK_WAKE_TOKEN UINT64_MAX
@@ -39,9 +40,19 @@ static uint32_t from_epoll(uint32_t e) {
     return events;
 }
 
+/* epoll_ctl(2) through the fault-injection hook; EINTR (not documented for epoll_ctl, but harmless to
+ * honour) is retried. 0 or -errno. */
+static int hooked_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
+    for (;;) {
+        int e = lk__fault(LK_FAULT_EPOLL_CTL);
+        if (e == 0) e = epoll_ctl(epfd, op, fd, ev) == 0 ? 0 : errno;
+        if (e != EINTR) return -e;
+    }
+}
+
 static int ctl(lk_epoll_poller *p, int op, int fd, uint32_t events) {
     struct epoll_event ev = {.events = to_epoll(events), .data = {.u64 = (uint64_t)(uint32_t)fd}};
-    return epoll_ctl(p->epfd, op, fd, &ev) == 0 ? 0 : -errno;
+    return hooked_ctl(p->epfd, op, fd, &ev);
 }
 
 static int epoll_add(lk_poller *base, int fd, uint32_t events) {
@@ -55,11 +66,17 @@ static int epoll_modify(lk_poller *base, int fd, uint32_t events) {
 static int epoll_remove(lk_poller *base, int fd) {
     lk_epoll_poller *p = (lk_epoll_poller *)base;
     /* A closed fd has already left the set: report it as unknown, the same answer as io_uring's. */
-    if (epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL) == 0) return 0;
-    return errno == EBADF ? -ENOENT : -errno;
+    int rc = hooked_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+    return rc == -EBADF ? -ENOENT : rc;
 }
 
+/* One epoll_pwait2 / epoll_wait; -1 with errno on failure (EINTR included: lk_poller_wait retries it). */
 static int epoll_wait_ns(lk_epoll_poller *p, int n, int64_t timeout_ns) {
+    int e = lk__fault(LK_FAULT_EPOLL_WAIT);
+    if (e != 0) {
+        errno = e;
+        return -1;
+    }
     if (p->use_pwait2) {
         struct timespec ts = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
         int rc = epoll_pwait2(p->epfd, p->buf, n, timeout_ns < 0 ? NULL : &ts, NULL);

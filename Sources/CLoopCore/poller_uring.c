@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault_hook.h"
 #include "poller_impl.h"
 
 #define LK_URING_ENTRIES 256u
@@ -74,10 +75,27 @@ static uint32_t from_poll_mask(unsigned m) {
     return events;
 }
 
-/* An SQE, submitting what is queued to make room when the submission queue is full. NULL on failure. */
+/* The ring calls that can fail, through the fault-injection hooks (lk_fault.h). */
+static struct io_uring_sqe *hooked_get_sqe(lk_uring_poller *p) {
+    if (lk__fault(LK_FAULT_URING_SQE) != 0) return NULL; /* as if the submission queue were full */
+    return io_uring_get_sqe(&p->ring);
+}
+
+/* Submits what is queued (without waiting, but running deferred completion work when `get_events`).
+ * EINTR is retried. >= 0 or -errno. */
+static int hooked_submit(lk_uring_poller *p, bool get_events) {
+    for (;;) {
+        int e = lk__fault(LK_FAULT_URING_SUBMIT);
+        int rc = e != 0 ? -e : get_events ? io_uring_submit_and_get_events(&p->ring) : io_uring_submit(&p->ring);
+        if (rc != -EINTR) return rc;
+    }
+}
+
+/* An SQE, submitting what is queued to make room when the submission queue is full. NULL when the queue
+ * stays full (the submission failed: the kernel is short of memory or the completion queue overflowed). */
 static struct io_uring_sqe *get_sqe(lk_uring_poller *p) {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ring);
-    if (sqe == NULL && io_uring_submit(&p->ring) >= 0) sqe = io_uring_get_sqe(&p->ring);
+    struct io_uring_sqe *sqe = hooked_get_sqe(p);
+    if (sqe == NULL && hooked_submit(p, false) >= 0) sqe = hooked_get_sqe(p);
     return sqe;
 }
 
@@ -120,8 +138,9 @@ static int cancel_current(lk_uring_poller *p, int fd) {
         /* Submit the cancellation and run the completion work now: until the cancelled poll completes,
          * the kernel holds a reference to the file, so a close() by the caller would not release it (a
          * closed listening socket would go on accepting). With DEFER_TASKRUN that work only runs when the
-         * ring is entered with GETEVENTS, hence submit_and_get_events rather than a plain submit. */
-        io_uring_submit_and_get_events(&p->ring);
+         * ring is entered with GETEVENTS, hence submit_and_get_events rather than a plain submit. If this
+         * submission fails, the cancellation stays queued and goes in with the next wait. */
+        hooked_submit(p, true);
     }
     e->gen = (e->gen + 1) & UD_GEN_MASK;
     return 0;
@@ -159,14 +178,20 @@ static int uring_remove(lk_poller *base, int fd) {
     return 0;
 }
 
-/* Queues SQEs for the wake poll and for every fd waiting to be (re-)armed. */
-static int arm_pending(lk_uring_poller *p) {
+/* Queues SQEs for the wake poll and for every fd waiting to be (re-)armed. False when something could not
+ * be armed (the submission queue stayed full): the wait must not block then, or it could miss the wakeup
+ * or the fd it failed to watch; it polls instead, and the next wait tries again. */
+static bool arm_pending(lk_uring_poller *p) {
+    bool complete = true;
     if (!p->wake_armed) {
         struct io_uring_sqe *sqe = get_sqe(p);
-        if (sqe == NULL) return -EBUSY;
-        io_uring_prep_poll_multishot(sqe, p->base.wake_fd, POLLIN);
-        io_uring_sqe_set_data64(sqe, UD_KIND_WAKE << 62);
-        p->wake_armed = true;
+        if (sqe != NULL) {
+            io_uring_prep_poll_multishot(sqe, p->base.wake_fd, POLLIN);
+            io_uring_sqe_set_data64(sqe, UD_KIND_WAKE << 62);
+            p->wake_armed = true;
+        } else {
+            complete = false;
+        }
     }
     size_t done = 0;
     for (; done < p->rearm_len; done++) {
@@ -174,7 +199,10 @@ static int arm_pending(lk_uring_poller *p) {
         uring_fd *e = &p->fds[fd];
         if (e->registered && !e->armed) {
             struct io_uring_sqe *sqe = get_sqe(p);
-            if (sqe == NULL) break;
+            if (sqe == NULL) {
+                complete = false;
+                break;
+            }
             io_uring_prep_poll_add(sqe, fd, to_poll_mask(e->events));
             io_uring_sqe_set_data64(sqe, fd_user_data(fd, e->gen));
             e->armed = true;
@@ -185,7 +213,19 @@ static int arm_pending(lk_uring_poller *p) {
     if (done > 0 && done < p->rearm_len)
         memmove(p->rearm, &p->rearm[done], (p->rearm_len - done) * sizeof(int));
     p->rearm_len -= done;
-    return 0;
+    return complete;
+}
+
+/* Submits the queued SQEs and waits for a completion: up to timeout_ns (< 0: forever, 0: not at all).
+ * >= 0, or -errno (-ETIME when the timeout passed). */
+static int submit_and_wait(lk_uring_poller *p, int64_t timeout_ns) {
+    int e = lk__fault(LK_FAULT_URING_WAIT);
+    if (e != 0) return -e;
+    if (timeout_ns == 0) return io_uring_submit_and_get_events(&p->ring);
+    if (timeout_ns < 0) return io_uring_submit_and_wait(&p->ring, 1);
+    struct io_uring_cqe *cqe = NULL;
+    struct __kernel_timespec ts = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
+    return io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, &ts, NULL);
 }
 
 /* Handles one completion; returns true when it produced an event in *ev. */
@@ -212,18 +252,12 @@ static bool complete(lk_uring_poller *p, const struct io_uring_cqe *cqe, lk_poll
 
 static int uring_wait(lk_poller *base, int64_t timeout_ns, lk_poll_event *out, int max, bool *woken) {
     lk_uring_poller *p = (lk_uring_poller *)base;
-    int rc = arm_pending(p);
-    if (rc != 0) return rc;
-    struct io_uring_cqe *cqe = NULL;
-    if (timeout_ns == 0) {
-        rc = io_uring_submit_and_get_events(&p->ring);
-    } else if (timeout_ns < 0) {
-        rc = io_uring_submit_and_wait(&p->ring, 1);
-    } else {
-        struct __kernel_timespec ts = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
-        rc = io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, &ts, NULL);
-    }
+    if (!arm_pending(p)) timeout_ns = 0;
+    int rc = submit_and_wait(p, timeout_ns);
+    /* ETIME: the timeout passed; EAGAIN, EBUSY: the kernel could not take the submissions now (they stay
+     * queued for the next wait); EINTR: a signal. In each case report whatever has completed. */
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) return rc;
+    struct io_uring_cqe *cqe;
     int count = 0;
     unsigned head, seen = 0;
     io_uring_for_each_cqe(&p->ring, head, cqe) {

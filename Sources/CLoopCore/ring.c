@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault_hook.h"
 #include "lk_atomic.h"
 
 typedef struct lk_ring_slot {
@@ -147,7 +148,7 @@ static int overflow_append(lk_ring *r, const lk_task *task) {
         }
         if (r->overflow_tail == r->overflow_cap) {
             size_t cap = r->overflow_cap ? r->overflow_cap * 2 : r->capacity;
-            lk_task *grown = realloc(r->overflow, cap * sizeof(lk_task));
+            lk_task *grown = lk__fault_alloc(LK_FAULT_RING_OVERFLOW_ALLOC) ? NULL : realloc(r->overflow, cap * sizeof(lk_task));
             if (grown == NULL) return -ENOMEM;
             r->overflow = grown;
             r->overflow_cap = cap;

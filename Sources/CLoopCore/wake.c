@@ -22,6 +22,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "fault_hook.h"
 #include "lk_atomic.h"
 
 struct lk_wake {
@@ -84,22 +85,67 @@ void lk_wake_state_store(lk_wake *w, lk_loop_state state) {
     atomic_store_explicit(&w->state, (int)state, memory_order_seq_cst); /* seq_cst: as for the CAS */
 }
 
+/* write(2) and read(2) of the eventfd, through the fault-injection hooks (lk_fault.h). */
+static ssize_t fd_write(int fd, uint64_t value) {
+    int e = lk__fault(LK_FAULT_EVENTFD_WRITE);
+    if (e != 0) {
+        errno = e;
+        return -1;
+    }
+    return write(fd, &value, sizeof(value));
+}
+
+static ssize_t fd_read(int fd, uint64_t *value) {
+    int e = lk__fault(LK_FAULT_EVENTFD_READ);
+    if (e != 0) {
+        errno = e;
+        return -1;
+    }
+    return read(fd, value, sizeof(*value));
+}
+
+/* Failed writes (other than EINTR and EAGAIN) retried before the error is reported. */
+#define LK_WAKE_WRITE_ATTEMPTS 4
+
+/*
+ * Adds 1 to the eventfd so that a poller watching it reports one wakeup. 0, or -errno.
+ *
+ * EAGAIN means the counter is saturated (2^64 - 2). The fd is readable then, but that no longer helps a
+ * sleeping loop: epoll watches the fd edge-triggered and io_uring with a multishot poll, and both report
+ * a *write*, not a readable fd, so a failed write wakes nobody. The loop never reads the counter (its
+ * value means nothing), so the signaller resets it with a read and writes again. A read that finds the
+ * counter at 0 (EAGAIN: another signaller reset it) is as good.
+ *
+ * Any other error cannot happen on an open eventfd; it is retried a few times and then returned.
+ */
+static int write_signal(int fd) {
+    int failures = 0;
+    for (;;) {
+        if (fd_write(fd, 1) == (ssize_t)sizeof(uint64_t)) return 0;
+        int e = errno;
+        if (e == EINTR) continue;
+        if (e == EAGAIN) {
+            uint64_t value;
+            ssize_t n;
+            do {
+                n = fd_read(fd, &value);
+            } while (n < 0 && errno == EINTR);
+            if (n >= 0 || errno == EAGAIN) continue;
+            e = errno;
+        }
+        if (++failures == LK_WAKE_WRITE_ATTEMPTS) return -e;
+    }
+}
+
 int lk_wake_signal(lk_wake *w) {
     atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed); /* statistics */
-    /* acq_rel: among racing signallers exactly one sees 0 and writes; pairs with finish_park's reset. */
+    /* acq_rel: among racing signallers exactly one sees 0 and writes; pairs with prepare_park's reset. */
     if (atomic_exchange_explicit(&w->pending, 1, memory_order_acq_rel) != 0) return 0;
-    uint64_t one = 1;
-    ssize_t n;
-    do {
-        n = write(w->fd, &one, sizeof(one));
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        int e = errno;
-        /* EAGAIN: the counter is saturated, so the fd is readable and the loop will wake anyway. */
-        if (e == EAGAIN) return 0;
+    int rc = write_signal(w->fd);
+    if (rc != 0) {
         /* Let a later signal try again rather than leave the flag set with no write behind it. */
         atomic_store_explicit(&w->pending, 0, memory_order_release); /* release: pairs with the exchange */
-        return -e;
+        return rc;
     }
     atomic_fetch_add_explicit(&w->syscalls, 1, memory_order_relaxed); /* statistics */
     return 1;

@@ -65,7 +65,8 @@ extension EventLoop {
 
     /// Changes the conditions watched on a registered `fd`. Loop thread only.
     ///
-    /// - Throws: `EventLoopError.notRegistered`, `.invalidFileDescriptor`, `.system`.
+    /// - Throws: `EventLoopError.notRegistered`, `.invalidFileDescriptor`, `.outOfMemory`, `.system` (the
+    ///   kernel refused the change; the previous interest stays in force).
     public func modify(fd: Int32, events: IOEvents) throws {
         preconditionInEventLoop("modify(fd:events:)")
         guard let poller, Int(fd) >= 0, Int(fd) < registrations.count, let registration = registrations[Int(fd)] else {
@@ -78,7 +79,9 @@ extension EventLoop {
     /// Stops watching `fd` (it is not closed, whatever its ownership). Safe from inside the fd's own
     /// handler: no further event reaches it. Loop thread only.
     ///
-    /// - Throws: `EventLoopError.notRegistered`.
+    /// - Throws: `EventLoopError.notRegistered`; `.outOfMemory` or `.system` when the kernel refused the
+    ///   removal (epoll_ctl failed; io_uring's submission queue was full and could not be flushed: EBUSY).
+    ///   The fd is still registered then, and `unregister` may be called again.
     public func unregister(fd: Int32) throws {
         preconditionInEventLoop("unregister(fd:)")
         guard let poller, Int(fd) >= 0, Int(fd) < registrations.count, registrations[Int(fd)] != nil else {

@@ -57,7 +57,7 @@ extension EventLoop {
                 if lk_wake_state_cas(wake, current, LK_STATE_TERMINATING) { return }
             case LK_STATE_SLEEPING:
                 if lk_wake_state_cas(wake, current, LK_STATE_TERMINATING) {
-                    lk_wake_signal(wake)
+                    reportWakeFailure(lk_wake_signal(wake))
                     return
                 }
             default:

@@ -21,7 +21,7 @@ extension EventLoop {
             return
         }
         try admit(task, lane: .external) { lk_ingress_push(ingress, $0) }
-        lk_wake_notify(wake)
+        reportWakeFailure(lk_wake_notify(wake))
     }
 
     /// Queues `task` on the internal (priority) lane, drained before external tasks every tick. Any thread.
@@ -45,7 +45,7 @@ extension EventLoop {
             return
         }
         try admit(task, lane: .internal) { lk_mpsc_push(internalIngress, $0) }
-        lk_wake_notify(wake)
+        reportWakeFailure(lk_wake_notify(wake))
     }
 
     /// Queues a microtask: it runs after the current phase of the tick (or after the current task in
@@ -63,7 +63,7 @@ extension EventLoop {
             return
         }
         try admit(task, lane: .microtask) { lk_ring_push(microtaskRing, $0) }
-        lk_wake_notify(wake)
+        reportWakeFailure(lk_wake_notify(wake))
     }
 
     /// Runs `task` on the loop thread and returns its result (or rethrows its error) to the caller.
@@ -136,6 +136,14 @@ extension EventLoop {
     }
 
     enum Lane { case external, `internal`, microtask }
+
+    /// Reports a wakeup that failed (`rc` < 0: the eventfd write failed after its retries, see lk_wake.h) to
+    /// the error handler. The work it announced stays queued, not withdrawn: it runs at the loop's next
+    /// wakeup, which the next signal, timer or I/O event brings.
+    @inline(__always)
+    func reportWakeFailure(_ rc: Int32) {
+        if rc < 0 { configuration.errorHandler(EventLoopError.system(operation: "wake", errno: -rc)) }
+    }
 
     /// Loop thread: may a task submitted now run inline without overtaking queued work?
     func canRunInline() -> Bool {

@@ -62,24 +62,30 @@ extension EventLoop {
     }
 
     /// Internal lane: everything queued when the phase starts, no more. A marker pushed behind the
-    /// cross-thread tasks ends the snapshot; the loop thread's own internal tasks are counted.
+    /// cross-thread tasks ends the snapshot; the loop thread's own internal tasks are counted. When no node
+    /// can be allocated for the marker, a count bounds the phase instead (what is ready, up to the external
+    /// batch budget), so the lane keeps running while memory is short.
     @discardableResult
     func runInternalLane() -> Int {
         var ran = 0
         if !lk_mpsc_is_empty(internalIngress) {
             var marker = lk_task.marker
-            if lk_mpsc_push(internalIngress, &marker) >= 0 {
-                var task = lk_task()
-                while true {
-                    let status = lk_mpsc_pop(internalIngress, &task)
-                    if status == LK_POP_BUSY { lk_thread_spin_pause(); continue } // the marker is behind it
-                    guard status == LK_POP_OK, !task.isMarker else { break }
-                    let job = takeJob(from: &task)
-                    if closeRequested.load(ordering: .relaxed) { continue } // released, not run
-                    recordLatency(of: task, lane: .internal)
-                    runJob(job)
-                    ran += 1
+            let hasMarker = lk_mpsc_push(internalIngress, &marker) >= 0
+            var limit = hasMarker ? Int.max : configuration.externalBatchBudget
+            var task = lk_task()
+            while limit > 0 {
+                let status = lk_mpsc_pop(internalIngress, &task)
+                if status == LK_POP_BUSY {
+                    if hasMarker { lk_thread_spin_pause(); continue } // the marker is behind it
+                    break // hasPendingWork() keeps the loop from blocking until it lands
                 }
+                guard status == LK_POP_OK, !task.isMarker else { break }
+                limit -= 1
+                let job = takeJob(from: &task)
+                if closeRequested.load(ordering: .relaxed) { continue } // released, not run
+                recordLatency(of: task, lane: .internal)
+                runJob(job)
+                ran += 1
             }
         }
         var local = localInternal.count

@@ -31,7 +31,7 @@ extension EventLoop {
             return (state.nextID, isEarliest)
         }
         // A sleeping loop computed its timeout from the old earliest deadline: wake it to recompute.
-        if isEarliest && !inEventLoop { lk_wake_notify(wake) }
+        if isEarliest && !inEventLoop { reportWakeFailure(lk_wake_notify(wake)) }
         return TimerID(raw: id)
     }
 

@@ -102,3 +102,11 @@ public final class Locked<Value>: @unchecked Sendable {
         return try body(&value)
     }
 }
+
+/// Fault-injection tests arm process-global hooks (CLoopCore's lk_fault.h), so they must not share the
+/// process with other tests running in parallel. `make test` runs them in a second, serial invocation with
+/// LOOPKIT_FAULT_TESTS=1; without it they are skipped.
+public let faultTestsEnabled: Bool = {
+    guard let raw = getenv("LOOPKIT_FAULT_TESTS") else { return false }
+    return String(cString: raw) == "1"
+}()

@@ -14,7 +14,8 @@
  * whole life.
  *
  * The eventfd is non-blocking; pollers register it edge-triggered (epoll) or with a multishot poll
- * (io_uring), so it never needs reading.
+ * (io_uring), so the loop never reads it. Should its counter ever saturate (a write fails with EAGAIN and
+ * would wake nobody), the signaller resets it with a read and writes again.
  *
  * Threading: notify, signal, state_load, state_cas and counters from any thread; prepare_park and
  * finish_park from the loop thread only.

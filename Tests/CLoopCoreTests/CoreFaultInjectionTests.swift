@@ -1,0 +1,285 @@
+import CLoopCore
+import Glibc
+import Testing
+import TestSupport
+
+/// Faults injected at the core's system calls and allocations (lk_fault.h): each one ends in a retry or a
+/// documented -errno, never in a lost task, a lost wakeup or a hang. Every wait is bounded.
+@Suite(.serialized, .enabled(if: faultTestsEnabled, "fault injection is process-global: make test runs it alone"))
+final class CoreFaultInjectionTests {
+    init() { lk_fault_disarm_all() }
+    deinit { lk_fault_disarm_all() }
+
+    // MARK: Wake eventfd
+
+    /// The counter of an eventfd (consuming it); 0 when it is 0.
+    static func drain(_ fd: Int32) -> UInt64 {
+        var value: UInt64 = 0
+        return read(fd, &value, 8) == 8 ? value : 0
+    }
+
+    @Test func eventfdWriteInterruptedIsRetried() throws {
+        var w: OpaquePointer?
+        try #require(lk_wake_create(&w) == 0)
+        defer { lk_wake_destroy(w) }
+        lk_fault_arm(LK_FAULT_EVENTFD_WRITE, EINTR, 0, 3)
+        #expect(lk_wake_signal(w) == 1)
+        #expect(lk_fault_injected(LK_FAULT_EVENTFD_WRITE) >= 3)
+        #expect(Self.drain(lk_wake_fd(w)) == 1)
+    }
+
+    /// EAGAIN from the write (a saturated counter) is answered with a read that resets it, then the write.
+    @Test func eventfdWriteAgainResetsTheCounterAndWrites() throws {
+        var w: OpaquePointer?
+        try #require(lk_wake_create(&w) == 0)
+        defer { lk_wake_destroy(w) }
+        let readsBefore = lk_fault_injected(LK_FAULT_EVENTFD_READ)
+        lk_fault_arm(LK_FAULT_EVENTFD_WRITE, EAGAIN, 0, 1)
+        lk_fault_arm(LK_FAULT_EVENTFD_READ, EINTR, 0, 2) // the reset read is interrupted too, and retried
+        #expect(lk_wake_signal(w) == 1)
+        #expect(lk_fault_injected(LK_FAULT_EVENTFD_READ) == readsBefore + 2)
+        #expect(Self.drain(lk_wake_fd(w)) == 1)
+    }
+
+    /// A real saturated counter (no hook involved): a sleeping poller must still see the next signal. The
+    /// edge of the saturating write is consumed first, as a loop that woke and went back to sleep would.
+    @Test(arguments: Backends.available)
+    func saturatedEventfdStillWakesTheSleeper(backend: lk_backend) throws {
+        let h = try Harness(backend)
+        let (w, p) = (h.wake, h.poller)
+        var events = [lk_poll_event](repeating: lk_poll_event(), count: 4)
+        var woken = false
+        #expect(lk_poller_wait(p, 0, &events, 4, &woken) == 0) // arms the wake poll (io_uring)
+        var max: UInt64 = 0xffff_ffff_ffff_fffe
+        try #require(write(lk_wake_fd(w), &max, 8) == 8)
+        woken = false
+        #expect(lk_poller_wait(p, 1_000_000_000, &events, 4, &woken) == 0)
+        try #require(woken, "the saturating write itself wakes the poller")
+        var one: UInt64 = 1
+        #expect(write(lk_wake_fd(w), &one, 8) == -1 && errno == EAGAIN, "the counter is saturated")
+        woken = false
+        #expect(lk_poller_wait(p, 0, &events, 4, &woken) == 0)
+        #expect(!woken, "a failed write is no event")
+
+        #expect(lk_wake_signal(w) == 1)
+        woken = false
+        #expect(lk_poller_wait(p, 5_000_000_000, &events, 4, &woken) == 0)
+        #expect(woken, "the signal after saturation reaches the sleeper")
+    }
+
+    /// A write that keeps failing is retried, then reported; the pending flag is cleared so the next signal
+    /// writes (the work it announced is not withdrawn and is seen at that next wakeup).
+    @Test func eventfdWriteFailureIsReportedAndTheNextSignalWrites() throws {
+        var w: OpaquePointer?
+        try #require(lk_wake_create(&w) == 0)
+        defer { lk_wake_destroy(w) }
+        lk_fault_arm(LK_FAULT_EVENTFD_WRITE, EIO, 0, 3)
+        #expect(lk_wake_signal(w) == 1, "three failures are within the retries")
+        lk_wake_state_store(w, LK_STATE_RUNNING)
+        #expect(lk_wake_prepare_park(w), "a new sleep: the pending flag is reset")
+        lk_fault_arm(LK_FAULT_EVENTFD_WRITE, EIO, 0, LK_FAULT_FOREVER)
+        #expect(lk_wake_signal(w) == -EIO)
+        lk_fault_disarm(LK_FAULT_EVENTFD_WRITE)
+        #expect(lk_wake_signal(w) == 1, "the failed signal left no pending flag behind")
+        #expect(Self.drain(lk_wake_fd(w)) == 2)
+    }
+
+    // MARK: Pollers
+
+    /// A poller, its wake handshake and a pipe whose read end the tests register.
+    final class Harness {
+        let base: PollerTests.Harness
+        let fds: (read: Int32, write: Int32) = PollerTests.makePipe()
+        var events = [lk_poll_event](repeating: lk_poll_event(), count: 16)
+
+        init(_ backend: lk_backend) throws { base = try PollerTests.Harness(backend) }
+
+        deinit {
+            close(fds.read)
+            close(fds.write)
+        }
+
+        var wake: OpaquePointer { base.wake }
+        var poller: OpaquePointer { base.poller }
+        var readEnd: Int32 { fds.read }
+
+        func makeReadable() {
+            var byte: UInt8 = 1
+            _ = write(fds.write, &byte, 1)
+        }
+
+        /// One wait: (return value, events for the read end, woken).
+        func wait(timeoutNanoseconds: Int64) -> (rc: Int32, events: UInt32, woken: Bool) {
+            var woken = false
+            let n = lk_poller_wait(poller, timeoutNanoseconds, &events, Int32(events.count), &woken)
+            var mask: UInt32 = 0
+            for e in events.prefix(Int(max(n, 0))) where e.fd == readEnd { mask |= e.events }
+            return (n, mask, woken)
+        }
+    }
+
+    @Test func epollCtlFailureIsReturnedAndChangesNothing() throws {
+        let h = try Harness(LK_BACKEND_EPOLL)
+        lk_fault_arm(LK_FAULT_EPOLL_CTL, ENOSPC, 0, 1)
+        #expect(lk_poller_add(h.poller, h.readEnd, UInt32(LK_POLL_READ)) == -ENOSPC)
+        #expect(lk_poller_remove(h.poller, h.readEnd) == -ENOENT, "the failed add registered nothing")
+        lk_fault_arm(LK_FAULT_EPOLL_CTL, ENOMEM, 0, 1)
+        #expect(lk_poller_add(h.poller, h.readEnd, UInt32(LK_POLL_READ)) == -ENOMEM)
+        #expect(lk_poller_add(h.poller, h.readEnd, UInt32(LK_POLL_READ)) == 0)
+        lk_fault_arm(LK_FAULT_EPOLL_CTL, ENOMEM, 0, 1)
+        #expect(lk_poller_modify(h.poller, h.readEnd, UInt32(LK_POLL_WRITE)) == -ENOMEM)
+        h.makeReadable()
+        #expect(h.wait(timeoutNanoseconds: 5_000_000_000).events & UInt32(LK_POLL_READ) != 0,
+                "the failed modify kept the old interest")
+        lk_fault_arm(LK_FAULT_EPOLL_CTL, ENOMEM, 0, 1)
+        #expect(lk_poller_remove(h.poller, h.readEnd) == -ENOMEM)
+        #expect(h.wait(timeoutNanoseconds: 0).events & UInt32(LK_POLL_READ) != 0, "the failed remove kept it")
+        #expect(lk_poller_remove(h.poller, h.readEnd) == 0)
+    }
+
+    @Test func epollCtlInterruptedIsRetried() throws {
+        let h = try Harness(LK_BACKEND_EPOLL)
+        lk_fault_arm(LK_FAULT_EPOLL_CTL, EINTR, 0, 5)
+        #expect(lk_poller_add(h.poller, h.readEnd, UInt32(LK_POLL_READ)) == 0)
+        #expect(lk_fault_injected(LK_FAULT_EPOLL_CTL) >= 5)
+        h.makeReadable()
+        #expect(h.wait(timeoutNanoseconds: 5_000_000_000).events & UInt32(LK_POLL_READ) != 0)
+    }
+
+    /// EINTR from the wait is retried with the time left: a signal never ends a wait early or loses the
+    /// wakeup that is pending. Any other failure is returned as -errno.
+    @Test(arguments: Backends.available)
+    func waitInterruptedIsRetriedAndOtherFailuresReturned(backend: lk_backend) throws {
+        let h = try Harness(backend)
+        let point = backend == LK_BACKEND_EPOLL ? LK_FAULT_EPOLL_WAIT : LK_FAULT_URING_WAIT
+        _ = h.wait(timeoutNanoseconds: 0)
+        #expect(lk_wake_signal(h.wake) == 1)
+        lk_fault_arm(point, EINTR, 0, 4)
+        let r = h.wait(timeoutNanoseconds: -1)
+        #expect(r.rc == 0 && r.woken)
+        #expect(lk_fault_injected(point) >= 4)
+
+        lk_fault_arm(point, EINTR, 0, 3)
+        let start = monotonicNanoseconds()
+        #expect(h.wait(timeoutNanoseconds: 20_000_000).rc == 0)
+        #expect(monotonicNanoseconds() - start >= 20_000_000, "interrupted waits do not end the timeout early")
+
+        lk_fault_arm(point, EINVAL, 0, 1)
+        #expect(h.wait(timeoutNanoseconds: -1).rc == -EINVAL)
+        #expect(lk_poller_add(h.poller, h.readEnd, UInt32(LK_POLL_READ)) == 0)
+        h.makeReadable()
+        #expect(h.wait(timeoutNanoseconds: 5_000_000_000).events & UInt32(LK_POLL_READ) != 0, "the poller still works")
+    }
+
+    /// io_uring: a full submission queue that cannot be flushed. The wait must not block (it could miss the
+    /// fd or the wakeup it failed to arm); once the queue drains, everything is armed and reported.
+    @Test func uringFullSubmissionQueueNeverBlocksAndRecovers() throws {
+        guard Backends.ioUringAvailable else { return }
+        let h = try Harness(LK_BACKEND_IO_URING)
+        _ = h.wait(timeoutNanoseconds: 0) // the wake poll is armed
+        #expect(lk_poller_add(h.poller, h.readEnd, UInt32(LK_POLL_READ)) == 0)
+        lk_fault_arm(LK_FAULT_URING_SQE, EBUSY, 0, LK_FAULT_FOREVER)
+        lk_fault_arm(LK_FAULT_URING_SUBMIT, EBUSY, 0, LK_FAULT_FOREVER)
+        h.makeReadable()
+        let start = monotonicNanoseconds()
+        let r = h.wait(timeoutNanoseconds: 3_000_000_000)
+        #expect(r.rc == 0)
+        #expect(monotonicNanoseconds() - start < 1_000_000_000, "a wait with an unarmed fd does not block")
+        lk_fault_disarm_all()
+        #expect(h.wait(timeoutNanoseconds: 5_000_000_000).events & UInt32(LK_POLL_READ) != 0)
+        #expect(lk_wake_signal(h.wake) == 1)
+        #expect(h.wait(timeoutNanoseconds: 5_000_000_000).woken, "the wake poll still works")
+    }
+
+    /// io_uring: one full-queue answer is handled by submitting and taking the next entry.
+    @Test func uringFullSubmissionQueueIsFlushed() throws {
+        guard Backends.ioUringAvailable else { return }
+        let h = try Harness(LK_BACKEND_IO_URING)
+        _ = h.wait(timeoutNanoseconds: 0)
+        #expect(lk_poller_add(h.poller, h.readEnd, UInt32(LK_POLL_READ)) == 0)
+        lk_fault_arm(LK_FAULT_URING_SQE, EBUSY, 0, 1)
+        lk_fault_arm(LK_FAULT_URING_SUBMIT, EINTR, 0, 2) // the flush is interrupted, and retried
+        h.makeReadable()
+        #expect(h.wait(timeoutNanoseconds: 5_000_000_000).events & UInt32(LK_POLL_READ) != 0)
+        #expect(lk_fault_injected(LK_FAULT_URING_SQE) >= 1)
+        #expect(lk_fault_injected(LK_FAULT_URING_SUBMIT) >= 2)
+        // A cancellation whose submission fails goes in with the next wait: the fd is really removed.
+        lk_fault_arm(LK_FAULT_URING_SUBMIT, ENOMEM, 0, 1)
+        #expect(lk_poller_remove(h.poller, h.readEnd) == 0)
+        #expect(h.wait(timeoutNanoseconds: 0).events == 0, "a removed fd is not reported")
+    }
+
+    /// io_uring: EAGAIN / EBUSY from the wait (the kernel could not take the submissions) is no error.
+    @Test func uringWaitBusyIsNoError() throws {
+        guard Backends.ioUringAvailable else { return }
+        let h = try Harness(LK_BACKEND_IO_URING)
+        #expect(lk_poller_add(h.poller, h.readEnd, UInt32(LK_POLL_READ)) == 0)
+        h.makeReadable()
+        lk_fault_arm(LK_FAULT_URING_WAIT, EAGAIN, 0, 1)
+        #expect(h.wait(timeoutNanoseconds: -1).rc == 0)
+        lk_fault_arm(LK_FAULT_URING_WAIT, EBUSY, 0, 1)
+        #expect(h.wait(timeoutNanoseconds: -1).rc == 0)
+        #expect(h.wait(timeoutNanoseconds: 5_000_000_000).events & UInt32(LK_POLL_READ) != 0)
+    }
+
+    // MARK: Memory for queued work
+
+    /// Pushes until the push fails with -ENOMEM, then checks that everything accepted pops, in order, and
+    /// that pushing works again once memory is back. Returns how many were accepted.
+    static func exhaust(push: (inout lk_task) -> Int32, pop: (inout lk_task) -> lk_pop_status,
+                        isEmpty: () -> Bool, point: lk_fault_point, limit: Int) -> Int {
+        lk_fault_arm(point, ENOMEM, 1, LK_FAULT_FOREVER) // the first allocation succeeds
+        var accepted = 0
+        while accepted < limit {
+            var task = makeTask(accepted)
+            let rc = push(&task)
+            if rc < 0 {
+                #expect(rc == -ENOMEM)
+                break
+            }
+            accepted += 1
+        }
+        #expect(accepted > 0 && accepted < limit, "the second allocation failed")
+        lk_fault_disarm(point)
+        var refused = makeTask(accepted)
+        #expect(push(&refused) >= 0, "pushing works again")
+        var task = blankTask
+        for expected in 0...accepted {
+            #expect(pop(&task) == LK_POP_OK)
+            #expect(sequenceOf(task) == expected)
+        }
+        #expect(pop(&task) == LK_POP_EMPTY)
+        #expect(isEmpty())
+        return accepted
+    }
+
+    @Test func mpscNodeAllocationFailureQueuesNothing() throws {
+        var q: OpaquePointer?
+        try #require(lk_mpsc_create(&q) == 0)
+        defer { lk_mpsc_destroy(q) }
+        lk_fault_arm(LK_FAULT_NODE_ALLOC, ENOMEM, 0, LK_FAULT_FOREVER)
+        var task = makeTask(0)
+        #expect(lk_mpsc_push(q, &task) == -ENOMEM)
+        #expect(lk_mpsc_is_empty(q))
+        _ = Self.exhaust(push: { lk_mpsc_push(q, &$0) }, pop: { lk_mpsc_pop(q, &$0) },
+                         isEmpty: { lk_mpsc_is_empty(q) }, point: LK_FAULT_NODE_ALLOC, limit: 1 << 20)
+    }
+
+    @Test func chunkAllocationFailureQueuesNothing() throws {
+        var q: OpaquePointer?
+        try #require(lk_chunkq_create(&q) == 0)
+        defer { lk_chunkq_destroy(q) }
+        _ = Self.exhaust(push: { lk_chunkq_push(q, &$0) }, pop: { lk_chunkq_pop(q, &$0) },
+                         isEmpty: { lk_chunkq_is_empty(q) }, point: LK_FAULT_CHUNK_ALLOC, limit: 1 << 20)
+    }
+
+    @Test func ringOverflowAllocationFailureQueuesNothing() throws {
+        var r: OpaquePointer?
+        try #require(lk_ring_create_for_testing(&r, 4, UInt64.max - 2) == 0)
+        defer { lk_ring_destroy(r) }
+        let accepted = Self.exhaust(push: { lk_ring_push(r, &$0) }, pop: { lk_ring_pop(r, &$0) },
+                                    isEmpty: { lk_ring_is_empty(r) }, point: LK_FAULT_RING_OVERFLOW_ALLOC, limit: 1 << 20)
+        #expect(accepted == 8, "4 ring slots and a first overflow of 4")
+        #expect(lk_ring_length(r) == 0)
+    }
+}
