@@ -37,6 +37,12 @@ let package = Package(
             dependencies: ["EchoServer", "LoopKit"],
             path: "Examples/echo-server"
         ),
+        // `make soak` (not in CI): producers x 10^8 tasks across restarted loops; exactly-once, order, RSS.
+        .executableTarget(
+            name: "loopkit-soak",
+            dependencies: ["LoopKit"],
+            path: "Tools/soak"
+        ),
         // Helpers shared by the test targets: threads, deadlines, bounded waits.
         .target(
             name: "TestSupport",

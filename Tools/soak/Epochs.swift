@@ -1,0 +1,152 @@
+import Glibc
+import LoopKit
+
+/// How one epoch's loop is configured and shut down. The settings rotate so that every combination of
+/// backend × ingress × idle strategy occurs, and a third of the shutdowns are requested from inside a task.
+struct EpochPlan {
+    enum ShutdownMode: String { case external = "shutdown()", inLoop = "shutdown-in-task" }
+
+    let number: Int
+    let backend: PollBackend
+    let ingress: IngressKind
+    let idle: IdleStrategy
+    let shutdown: ShutdownMode
+
+    init(number: Int, choice: Options.BackendChoice, ioUringAvailable: Bool) {
+        let e = number - 1
+        self.number = number
+        switch choice {
+        case .alternate: backend = ioUringAvailable && e % 2 == 1 ? .ioUring : .epoll
+        case .epoll: backend = .epoll
+        case .ioUring: backend = .ioUring
+        case .auto: backend = .auto
+        }
+        ingress = (e / 2) % 2 == 0 ? .lockFree : .chunked
+        idle = (e / 4) % 2 == 0 ? .default : .park
+        shutdown = e % 3 == 2 ? .inLoop : .external
+    }
+
+    var configuration: EventLoop.Configuration {
+        var c = EventLoop.Configuration()
+        c.backend = backend
+        c.ingress = ingress
+        c.idleStrategy = idle
+        c.errorHandler = { error in say("loopkit-soak: a task threw (none should): \(error)") }
+        return c
+    }
+
+    var ingressName: String { ingress == .lockFree ? "lock-free" : "chunked" }
+    var idleName: String { idle == .park ? "park" : "spin" }
+}
+
+/// What one epoch did.
+struct EpochRecord {
+    let plan: EpochPlan
+    let backendUsed: String
+    let accepted: Int
+    let ran: Int
+    let rejected: Int
+    let acceptedAfterShutdownBegan: Int
+    let overrunReached: Int
+    let childrenUnbalanced: Int
+    let shutdownSeconds: Double
+    let residentBytes: Int
+}
+
+/// A loop the soak no longer uses, watched without keeping it alive: at the end every one must be freed.
+final class WeakLoop {
+    weak var loop: EventLoop?
+    init(_ loop: EventLoop) { self.loop = loop }
+}
+
+/// Runs the epochs on the calling thread: create a loop, start it, publish it, let the producers fill it
+/// until `epochTasks` tasks were accepted, then shut it down while they are still submitting. Repeats until
+/// every producer has had all its tasks accepted; the last loop's shutdown runs the last of them.
+struct Controller {
+    let options: Options
+    let world: World
+    let slots: [ProducerSlot]
+
+    /// Whether a loop can run on io_uring here (one probe loop, started and shut down).
+    static func ioUringAvailable() -> Bool {
+        var c = EventLoop.Configuration()
+        c.backend = .ioUring
+        guard let probe = try? EventLoop(configuration: c) else { return false }
+        defer { probe.shutdown() }
+        do { try probe.start() } catch { return false }
+        return probe.backend == .ioUring
+    }
+
+    private func sum(_ field: (ProducerSlot) -> Int) -> Int { slots.reduce(0) { $0 + field($1) } }
+
+    func run(ioUringAvailable: Bool) -> (records: [EpochRecord], loops: [WeakLoop]) {
+        var records: [EpochRecord] = []
+        var loops: [WeakLoop] = []
+        var number = 0
+        while true {
+            number += 1
+            let plan = EpochPlan(number: number, choice: options.backend, ioUringAvailable: ioUringAvailable)
+            world.phase.store(World.Phase.creatingLoop.rawValue, ordering: .relaxed)
+            let loop: EventLoop
+            do {
+                loop = try EventLoop(configuration: plan.configuration)
+                soakChecker.loop = loop // before the loop thread exists: it happens-before every task
+                try loop.start()
+            } catch {
+                say("loopkit-soak: epoch \(number): cannot start a loop (\(plan.backend)): \(error)")
+                exit(2)
+            }
+            loops.append(WeakLoop(loop))
+            let backendUsed = loop.backend.map { "\($0)" } ?? "none"
+            // Nothing runs on the new loop before it is published: the ledger is still ours to read.
+            let ranBefore = soakChecker.ranTotal, childBalanceBefore = soakChecker.childrenSpawned - soakChecker.childrenRan
+            let acceptedBefore = sum { $0.accepted.load(ordering: .relaxed) }
+            let rejectedBefore = sum { $0.rejected.load(ordering: .relaxed) }
+            let afterBefore = sum { $0.acceptedAfterShutdownBegan.load(ordering: .relaxed) }
+            let reachedBefore = sum { $0.overrunReached.load(ordering: .relaxed) }
+
+            world.phase.store(World.Phase.running.rawValue, ordering: .relaxed)
+            world.publish(loop, epoch: number)
+            while sum({ $0.accepted.load(ordering: .relaxed) }) - acceptedBefore < options.epochTasks
+                && world.producersDone.load(ordering: .acquiring) < slots.count {
+                usleep(200)
+            }
+
+            // The producers are still submitting: shut the loop down under them.
+            world.phase.store(World.Phase.shuttingDown.rawValue, ordering: .relaxed)
+            world.closing.store(number, ordering: .relaxed)
+            let t0 = monotonicSeconds()
+            switch plan.shutdown {
+            case .external:
+                loop.shutdown()
+            case .inLoop:
+                do { try loop.submitInternal { loop.shutdown() } } catch { loop.shutdown() }
+                loop.waitUntilTerminated()
+            }
+            let shutdownSeconds = monotonicSeconds() - t0
+            let allDone = world.producersDone.load(ordering: .acquiring) == slots.count
+
+            let record = EpochRecord(
+                plan: plan, backendUsed: backendUsed,
+                accepted: sum { $0.accepted.load(ordering: .relaxed) } - acceptedBefore,
+                ran: soakChecker.ranTotal - ranBefore,
+                rejected: sum { $0.rejected.load(ordering: .relaxed) } - rejectedBefore,
+                acceptedAfterShutdownBegan: sum { $0.acceptedAfterShutdownBegan.load(ordering: .relaxed) } - afterBefore,
+                overrunReached: sum { $0.overrunReached.load(ordering: .relaxed) } - reachedBefore,
+                childrenUnbalanced: soakChecker.childrenSpawned - soakChecker.childrenRan - childBalanceBefore,
+                shutdownSeconds: shutdownSeconds,
+                residentBytes: Memory.residentBytes())
+            records.append(record)
+            say("epoch \(number): \(backendUsed) \(plan.ingressName) \(plan.idleName) \(plan.shutdown.rawValue)"
+                + " ran=\(record.ran) rejected=\(record.rejected) after_shutdown_began=\(record.acceptedAfterShutdownBegan)"
+                + (record.overrunReached > 0 ? " overrun_reached=\(record.overrunReached)" : "")
+                + (record.childrenUnbalanced != 0 ? " CHILDREN_UNBALANCED=\(record.childrenUnbalanced)" : "")
+                + " shutdown_ms=\(String(format1: shutdownSeconds * 1000)) rss_mib=\(Memory.mib(record.residentBytes))")
+            if allDone { break }
+        }
+        world.phase.store(World.Phase.verifying.rawValue, ordering: .relaxed)
+        world.unpublish()
+        world.finished.store(true, ordering: .releasing)
+        return (records, loops)
+    }
+}

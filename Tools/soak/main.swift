@@ -1,0 +1,50 @@
+// loopkit-soak: `make soak`. Producers submit SOAK_TASKS tasks across many event loops, each shut down while
+// the producers are still submitting; checks exactly-once, per-lane order and flat RSS. See Options.usage.
+import Glibc
+import LoopKit
+
+let options: Options
+do {
+    options = try Options.parse(Array(CommandLine.arguments.dropFirst()))
+} catch {
+    if let message = error.message { say("loopkit-soak: \(message)\n") }
+    say(Options.usage)
+    exit(error.message == nil ? 0 : 2)
+}
+
+let mallocPinned = options.pinMalloc && Memory.pinMallocThresholds()
+let started = monotonicSeconds()
+let quotas = (0..<options.producers).map { options.tasks / options.producers + ($0 < options.tasks % options.producers ? 1 : 0) }
+soakChecker = LoopChecker(quotas: quotas)
+let world = World()
+let slots = quotas.map { _ in ProducerSlot() }
+
+let ioUring = options.backend == .alternate ? Controller.ioUringAvailable() : false
+say("loopkit-soak: \(options.tasks) tasks, \(options.producers) producers on \(Options.cores) cores, "
+    + "~\(options.epochTasks) tasks per loop, window \(options.window), backend \(options.backend.rawValue)"
+    + (options.backend == .alternate && !ioUring ? " (io_uring unavailable here: epoll only)" : "")
+    + (getenv("LOOPKIT_BACKEND").map { ", LOOPKIT_BACKEND=\(String(cString: $0)) overrides it" } ?? "")
+    + ", malloc \(mallocPinned ? "pinned" : "default"), deadline \(options.timeoutSeconds) s"
+    + (options.selfTest != .none ? ", SELF-TEST \(options.selfTest.rawValue)" : ""))
+
+Watchdog(options: options, world: world, slots: slots, quotas: quotas, started: started).start()
+let producers = (0..<options.producers).map { p in
+    let producer = Producer(index: p, quota: quotas[p], options: options, world: world, slot: slots[p], ran: soakChecker.ran[p])
+    return JoinableThread(name: "soak-prod-\(p)") { producer.run() }
+}
+let (records, loops) = Controller(options: options, world: world, slots: slots).run(ioUringAvailable: ioUring)
+for thread in producers { thread.join() }
+let seconds = monotonicSeconds() - started
+soakChecker.loop = nil
+// The last loop's thread lets go of its loop just after the loop terminated: give it a moment.
+var loopsNotFreed = loops.filter { $0.loop != nil }.count
+for _ in 0..<200 where loopsNotFreed > 0 {
+    usleep(10_000)
+    loopsNotFreed = loops.filter { $0.loop != nil }.count
+}
+
+let alive = loops.enumerated().filter { $0.element.loop != nil }.map { "\($0.offset + 1)" }
+if !alive.isEmpty { say("loops not freed: epoch(s) \(alive.joined(separator: ","))") }
+let report = Report(options: options, quotas: quotas, slots: slots, records: records, mallocPinned: mallocPinned, loopsNotFreed: loopsNotFreed, seconds: seconds).render()
+say(report.text)
+exit(report.passed ? 0 : 1)
