@@ -153,7 +153,7 @@ int lk_wake_signal(lk_wake *w) {
 
 int lk_wake_notify(lk_wake *w) {
     /* StoreLoad: orders the caller's publish before the state read; pairs with prepare_park's fence. */
-    atomic_thread_fence(memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst); /* spin/wake.pml: NO_PRODUCER_FENCE */
     /* acquire: pairs with prepare_park's CAS, so pending's reset for this sleep is visible below. */
     if (atomic_load_explicit(&w->state, memory_order_acquire) != LK_STATE_SLEEPING) return 0;
     return lk_wake_signal(w);
@@ -162,13 +162,14 @@ int lk_wake_notify(lk_wake *w) {
 bool lk_wake_prepare_park(lk_wake *w) {
     int expected = LK_STATE_RUNNING;
     /* relaxed: published by the CAS below (see pending's declaration). */
+    /* spin/wake.pml: RESET_IN_FINISH_PARK, NO_PENDING_RESET */
     atomic_store_explicit(&w->pending, 0, memory_order_relaxed);
     /* seq_cst: see state's declaration. */
     if (!atomic_compare_exchange_strong_explicit(&w->state, &expected, LK_STATE_SLEEPING,
                                                  memory_order_seq_cst, memory_order_seq_cst))
         return false;
     /* StoreLoad: orders the SLEEPING store before the caller's queue re-check; pairs with notify's fence. */
-    atomic_thread_fence(memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst); /* spin/wake.pml: NO_LOOP_FENCE */
     return true;
 }
 
