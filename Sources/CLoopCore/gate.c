@@ -26,10 +26,14 @@
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fault_hook.h"
 #include "lk_atomic.h"
 #include "lk_thread.h"
 
@@ -134,7 +138,7 @@ bool lk_gate_enter(lk_gate *g, bool *failed) {
         return false;
     }
     atomic_store_explicit(&r->inside, 1, memory_order_relaxed); /* ordered by barrier S */
-    /* Barrier S. relaxed mode read: see lk__gate_mode's declaration. */
+    /* Barrier S (spin/gate.pml: NO_BARRIER_S). relaxed mode read: see lk__gate_mode's declaration. */
     if (atomic_load_explicit(&lk__gate_mode, memory_order_relaxed) == 1)
         atomic_signal_fence(memory_order_seq_cst); /* compiler only: membarrier supplies the CPU barrier */
     else
@@ -151,16 +155,45 @@ void lk_gate_exit(void) {
     atomic_store_explicit(&lk__gate_self->inside, 0, memory_order_release);
 }
 
+/*
+ * Barrier C in membarrier mode: a full barrier on every CPU running one of our threads. The submitters' own
+ * barrier S is only a compiler barrier then, so nothing the closer does on its own CPU can replace this call
+ * (spin/gate.pml, NO_BARRIER_S: an accepted task is lost). Transient failures (EINTR, EAGAIN, and ENOMEM
+ * for the kernel's cpumask) are retried. Any other failure means the kernel, or a seccomp filter installed
+ * since, refuses the command that registration accepted; the gate can then no longer close safely, and the
+ * process stops with a message instead of losing work silently.
+ */
+static void process_wide_barrier(void) {
+    for (;;) {
+        int e = lk__fault(LK_FAULT_MEMBARRIER);
+        if (e == 0) {
+            if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+            e = errno;
+        }
+        if (e == EINTR || e == EAGAIN || e == ENOMEM) {
+            sched_yield();
+            continue;
+        }
+        fprintf(stderr,
+                "LoopKit: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration succeeded: %s "
+                "(errno %d). The admission gate cannot close without risking an accepted task.\n",
+                strerror(e), e);
+        abort();
+    }
+}
+
 void lk_gate_close(lk_gate *g) {
     atomic_store_explicit(&g->closed, 1, memory_order_relaxed); /* ordered by barrier C */
-    /* Barrier C. */
-    if (atomic_load_explicit(&lk__gate_mode, memory_order_relaxed) != 1 ||
-        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+    /* Barrier C (spin/gate.pml: NO_BARRIER_C). relaxed mode read: see lk__gate_mode's declaration. */
+    if (atomic_load_explicit(&lk__gate_mode, memory_order_relaxed) == 1)
+        process_wide_barrier();
+    else
         atomic_thread_fence(memory_order_seq_cst); /* StoreLoad: pairs with barrier S (fence mode) */
     /* acquire: pairs with the release that published each record. */
     for (lk_gate_record *r = atomic_load_explicit(&lk__gate_records, memory_order_acquire); r != NULL;
          r = atomic_load_explicit(&r->next, memory_order_acquire)) {
         /* acquire: pairs with lk_gate_exit's release; the submitter's task is then visible. */
+        /* spin/gate.pml: NO_CLOSER_WAIT */
         while (atomic_load_explicit(&r->inside, memory_order_acquire) != 0) lk_thread_spin_pause();
     }
 }

@@ -1,5 +1,6 @@
 import CLoopCore
 import Glibc
+import Synchronization
 import Testing
 import TestSupport
 
@@ -281,5 +282,40 @@ final class CoreFaultInjectionTests {
                                     isEmpty: { lk_ring_is_empty(r) }, point: LK_FAULT_RING_OVERFLOW_ALLOC, limit: 1 << 20)
         #expect(accepted == 8, "4 ring slots and a first overflow of 4")
         #expect(lk_ring_length(r) == 0)
+    }
+
+    // MARK: Admission gate
+
+    /// membarrier failing transiently (ENOMEM for the kernel's cpumask, EINTR) is retried: the gate still
+    /// closes only after the submitter inside has published, and admits nobody afterwards.
+    @Test func gateRetriesATransientMembarrierFailure() throws {
+        var g: OpaquePointer?
+        try #require(lk_gate_create(&g) == 0)
+        defer { lk_gate_destroy(g) }
+        guard lk_gate_uses_membarrier() else { return } // fence mode makes no membarrier call
+        let gate = SharedHandle(g!)
+        let inside = Atomic<Bool>(false), release = Atomic<Bool>(false)
+        let published = Atomic<Int>(0), closed = Atomic<Bool>(false)
+        lk_fault_arm(LK_FAULT_MEMBARRIER, ENOMEM, 0, 3)
+        runOnThreads(2) { index in
+            if index == 0 {
+                precondition(lk_gate_enter(gate.pointer, nil))
+                inside.store(true, ordering: .releasing)
+                _ = waitUntil { release.load(ordering: .acquiring) }
+                published.store(1, ordering: .relaxed)
+                lk_gate_exit()
+            } else {
+                _ = waitUntil { inside.load(ordering: .acquiring) }
+                release.store(true, ordering: .releasing)
+                lk_gate_close(gate.pointer)
+                let seen = published.load(ordering: .relaxed)
+                #expect(seen == 1, "close returned after the submitter published")
+                closed.store(true, ordering: .releasing)
+            }
+        }
+        let didClose = closed.load(ordering: .acquiring)
+        #expect(didClose)
+        #expect(lk_fault_injected(LK_FAULT_MEMBARRIER) >= 3)
+        #expect(!lk_gate_enter(g, nil), "a closed gate admits nobody")
     }
 }

@@ -27,6 +27,7 @@ typedef enum lk_fault_point {
     LK_FAULT_NODE_ALLOC,        /* mpsc: a slab of queue nodes */
     LK_FAULT_CHUNK_ALLOC,       /* chunkq: a chunk of slots */
     LK_FAULT_RING_OVERFLOW_ALLOC, /* ring: growth of the overflow */
+    LK_FAULT_MEMBARRIER,        /* gate: membarrier(2) of a closing gate (membarrier mode only) */
     LK_FAULT_POINT_COUNT
 } lk_fault_point;
 

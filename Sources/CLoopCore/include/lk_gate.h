@@ -34,7 +34,9 @@ bool lk_gate_enter(lk_gate *g, bool *failed);
 /* Leaves the gate entered by this thread. */
 void lk_gate_exit(void);
 
-/* Closes the gate and returns once no thread is inside it. Idempotent. */
+/* Closes the gate and returns once no thread is inside it. Idempotent. In membarrier mode a transient
+ * membarrier failure is retried; a permanent one (the kernel or a seccomp filter refusing the registered
+ * command) aborts the process with a message, since no other barrier can stand in for it safely. */
 void lk_gate_close(lk_gate *g);
 bool lk_gate_is_closed(lk_gate *g);
 
