@@ -22,6 +22,9 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fault_hook.h"
 #include "poller_impl.h"
@@ -52,6 +55,7 @@ typedef struct lk_uring_poller {
     int *rearm;     /* fds to (re-)arm at the next wait */
     size_t rearm_len, rearm_cap;
     bool wake_armed;
+    int probe_fd;   /* an empty epoll set for check_device, created on first use; -1 until then */
 } lk_uring_poller;
 
 static uint64_t fd_user_data(int fd, uint32_t gen) {
@@ -146,9 +150,30 @@ static int cancel_current(lk_uring_poller *p, int fd) {
     return 0;
 }
 
+/*
+ * A character or block device whose driver has no poll support (/dev/null, /dev/zero): epoll refuses it
+ * with EPERM, but an io_uring poll completes at once with the default mask, on every arm, so its handler
+ * would run in a tight loop. Asking epoll, through an empty scratch set, makes both backends answer alike.
+ * 0, -EPERM (not pollable) or -errno (the scratch set could not be created).
+ */
+static int check_device(lk_uring_poller *p, int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !(S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) return 0;
+    if (p->probe_fd < 0) {
+        p->probe_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (p->probe_fd < 0) return -errno;
+    }
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (epoll_ctl(p->probe_fd, EPOLL_CTL_ADD, fd, &ev) != 0) return errno == EPERM ? -EPERM : 0;
+    epoll_ctl(p->probe_fd, EPOLL_CTL_DEL, fd, NULL);
+    return 0;
+}
+
 static int uring_add(lk_poller *base, int fd, uint32_t events) {
     lk_uring_poller *p = (lk_uring_poller *)base;
-    int rc = grow_table(p, fd);
+    int rc = check_device(p, fd);
+    if (rc != 0) return rc;
+    rc = grow_table(p, fd);
     if (rc != 0) return rc;
     uring_fd *e = &p->fds[fd];
     if (e->registered) return -EEXIST;
@@ -275,6 +300,7 @@ static int uring_wait(lk_poller *base, int64_t timeout_ns, lk_poll_event *out, i
 static void uring_destroy(lk_poller *base) {
     lk_uring_poller *p = (lk_uring_poller *)base;
     io_uring_queue_exit(&p->ring);
+    if (p->probe_fd >= 0) close(p->probe_fd);
     free(p->fds);
     free(p->rearm);
     free(p);
@@ -312,6 +338,7 @@ int lk__poller_uring_create(lk_poller **out, int wake_fd) {
     }
     p->base.ops = &uring_ops;
     p->base.backend = LK_BACKEND_IO_URING;
+    p->probe_fd = -1;
     p->base.wake_fd = wake_fd;
     *out = &p->base;
     return 0;

@@ -65,7 +65,8 @@ const char *lk_backend_name(lk_backend b);
 /*
  * Starts watching fd for `events` (LK_POLL_* bits).
  * Returns 0; -EBADF (negative or closed fd); -EEXIST (already registered, or the wake fd);
- * -EPERM (fd cannot be polled, e.g. a regular file); -ENOMEM; -EINVAL (unknown bits).
+ * -EPERM (fd cannot be polled: a regular file, a directory, a device without poll support such as
+ * /dev/null); -ENOMEM; -EINVAL (unknown bits).
  */
 int lk_poller_add(lk_poller *p, int fd, uint32_t events);
 /* Changes the interest of a registered fd. Returns 0, -ENOENT (not registered), -EBADF, -EINVAL. */
