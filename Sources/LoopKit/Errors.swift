@@ -19,7 +19,8 @@ public enum EventLoopError: Error, Equatable, Sendable {
     case notRegistered(fd: Int32)
     /// The file descriptor is negative or not open.
     case invalidFileDescriptor(fd: Int32)
-    /// The file descriptor cannot be polled for readiness (a regular file or a directory).
+    /// The file descriptor cannot be polled for readiness (a regular file, a directory, or a device without
+    /// poll support such as `/dev/null`).
     case notPollable(fd: Int32)
     /// The requested poll backend cannot be set up here; `errno` says why (e.g. ENOSYS, EPERM).
     case backendUnavailable(PollBackend, errno: Int32)

@@ -46,13 +46,19 @@ extension EventLoop {
     /// they hold (level-triggered). Loop thread only.
     ///
     /// - Throws: `EventLoopError.invalidFileDescriptor` (negative or closed fd),
-    ///   `.alreadyRegistered`, `.notPollable` (regular file, directory), `.terminated` (the loop is
-    ///   terminating), `.outOfMemory`, `.system`.
+    ///   `.alreadyRegistered` (also when the fd was closed without `unregister` and its number reused:
+    ///   `unregister` it first), `.notPollable` (regular file, directory, or a device without poll support
+    ///   such as `/dev/null`), `.terminated` (the loop is terminating), `.outOfMemory`, `.system`.
     public func register(fd: Int32, events: IOEvents, ownership: FDOwnership = .borrowed,
                          handler: @escaping (IOEvents) -> Void) throws {
         preconditionInEventLoop("register(fd:events:ownership:handler:)")
         guard let poller, !isFinishing, lk_wake_state_load(wake) != LK_STATE_TERMINATING else {
             throw EventLoopError.terminated
+        }
+        // The table decides, not the kernel: epoll forgets an fd closed while registered, and would accept
+        // its reused number again, overwriting the registration and counting it twice.
+        if Int(fd) >= 0, Int(fd) < registrations.count, registrations[Int(fd)] != nil {
+            throw EventLoopError.alreadyRegistered(fd: fd)
         }
         try Self.check(lk_poller_add(poller, fd, events.rawValue), fd: fd, operation: "register")
         let index = Int(fd)

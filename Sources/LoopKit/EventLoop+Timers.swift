@@ -21,7 +21,10 @@ extension EventLoop {
     public func scheduleTimer(after delay: Duration, _ task: @escaping @Sendable () -> Void) throws -> TimerID {
         let now = clock.nanoseconds()
         let offset = Swift.max(0, Self.nanoseconds(delay))
-        let deadline = offset > Int64.max - now ? Int64.max : now + offset
+        // Saturates at Int64.max. The clock may read negative values (`MonotonicClock` fixes no origin), so the
+        // headroom `Int64.max - now` could overflow too: the sum's own overflow flag decides.
+        let (sum, overflowed) = now.addingReportingOverflow(offset)
+        let deadline = overflowed ? Int64.max : sum
         let (id, isEarliest) = try timerState.withLock { state throws(EventLoopError) -> (UInt64, Bool) in
             guard !state.closed else { throw .terminated }
             state.nextID += 1
@@ -32,14 +35,15 @@ extension EventLoop {
         }
         // A sleeping loop computed its timeout from the old earliest deadline: wake it to recompute.
         if isEarliest && !inEventLoop { reportWakeFailure(lk_wake_notify(wake)) }
-        return TimerID(raw: id)
+        return TimerID(loop: self.id, raw: id)
     }
 
     /// Cancels a pending timer; its closure is released without running. Any thread. O(log n).
     ///
     /// - Throws: `EventLoopError.timerNotFound` if the timer already fired (or is firing), was cancelled,
-    ///   or was cancelled by the loop's termination.
+    ///   was cancelled by the loop's termination, or was scheduled on another loop.
     public func cancelTimer(_ id: TimerID) throws {
+        guard id.loop == self.id else { throw EventLoopError.timerNotFound } // another loop's numbering
         let cancelled: TimerHeap.Entry? = timerState.withLock { state in
             let entry = state.heap.cancel(id: id.raw)
             earliestDeadline.store(state.heap.earliestDeadline ?? .max, ordering: .relaxed)
