@@ -1,0 +1,284 @@
+/*
+ * fuzz/mpsc.c — libFuzzer harness for the lock-free MPSC queue (lk_mpsc), directly or through the
+ * lk_ingress facade, checked after every operation against a FIFO model.
+ *
+ * Input: byte 0 selects the front end (bit 0 set: lk_ingress of kind LK_INGRESS_LOCK_FREE; the split push
+ * and the pool counters are then out of reach and those checks are skipped). Then operations, each an opcode
+ * byte b (operation b % 9, variant b / 9) followed by its operands:
+ *   0 push one task
+ *   1 push a burst of 1 + u16 % 1024 tasks (grows the node pool slab by slab); odd variants with every node
+ *     allocation failing (lk_fault.h): a push may then fail with -ENOMEM, queueing nothing, and the pool
+ *     must not grow
+ *   2 pop one
+ *   3 pop_batch with max = u8 (0 allowed); odd variants pass busy = NULL
+ *   4 pop until the queue stops answering OK
+ *   5 begin a split push (lk_mpsc_push_begin_for_testing), leaving it in the busy window; at most
+ *     MAX_OPEN open at once (a plain push when that is reached, or through the facade)
+ *   6 finish the open split push number u8 % open (any order, not just the order they began in)
+ *   7 1 + u8 rounds of push one, pop one (cycles nodes through the consumer's return batches)
+ *   8 pop 1 + u16 % 1024 times (many pops after many pushes: batched returns to the pool)
+ * Decoding stops early once WORK_BUDGET is spent, so that no input runs for long. At the end every open push
+ * is finished (newest first), the queue is drained and must match the model.
+ *
+ * The model (lk_mpsc.h, mpsc.c) holds every task whose push has exchanged the tail, in tail order; an entry
+ * is `ready` once its link store is done. The consumer can hand out the oldest task only when it is linked
+ * and, unless it is the only task, so is the next one (a node is released only once its successor is
+ * linked). Expected results:
+ *   pop:      EMPTY if the model is empty; OK with the oldest task if it may be handed out; BUSY otherwise
+ *             (never EMPTY while a push is open, never a task that skips the open push);
+ *   push:     1 exactly when the model was empty (open pushes count), else 0;
+ *   is_empty: the model is empty;
+ *   pool:     nodes in use == model length, the slab sizes add up, and the pool never grew without need.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fuzz.h"
+#include "lk_fault.h"
+#include "lk_ingress.h"
+#include "lk_mpsc.h"
+#include "model_fifo.h"
+
+#define MAX_OPEN 8              /* split pushes open at once */
+#define MAX_QUEUED 2100         /* pushes are skipped beyond this (the pool still reaches its fourth slab) */
+#define WORK_BUDGET (1u << 14)  /* queue operations per input, plus one per 16 pool nodes walked */
+#define SLAB0 256u              /* mpsc.c: slab k holds SLAB0 << k nodes */
+#define RETURN_HELD 31u         /* mpsc.c: the consumer keeps up to LK_MPSC_RETURN_BATCH - 1 popped nodes */
+#define POOL_SMALL 768u         /* two slabs: the pool is walked after every operation up to this size */
+#define POOL_CHECK_EVERY 8u     /* and after every 8th operation beyond it */
+
+typedef struct open_push {
+    void *prev;
+    void *node;
+    uint64_t seq;
+} open_push;
+
+typedef struct harness {
+    lk_mpsc *q;       /* set when driving the queue directly */
+    lk_ingress *g;    /* set when driving it through the facade */
+    model_fifo model;
+    uint64_t next_seq;
+    size_t peak; /* most tasks ever queued at once (open pushes included) */
+    open_push open[MAX_OPEN];
+    size_t open_count;
+    size_t work; /* spent of WORK_BUDGET */
+    size_t ops;  /* operations decoded so far */
+    uint64_t nodes_allocated; /* as of the last pool check */
+} harness;
+
+/* The pop status the model predicts. */
+static lk_pop_status expected_pop(harness *h) {
+    if (h->model.length == 0) return LK_POP_EMPTY;
+    if (!model_fifo_at(&h->model, 0)->ready) return LK_POP_BUSY;
+    if (h->model.length == 1 || model_fifo_at(&h->model, 1)->ready) return LK_POP_OK;
+    return LK_POP_BUSY;
+}
+
+static void note_queued(harness *h) {
+    if (h->model.length > h->peak) h->peak = h->model.length;
+}
+
+/* Pushes one task. With `may_fail` (node allocation armed to fail, lk_fault.h) the push may return -ENOMEM
+ * instead, which must leave the queue as it was. */
+static void push_task(harness *h, bool may_fail) {
+    h->work++;
+    if (h->model.length >= MAX_QUEUED) return;
+    uint64_t seq = h->next_seq;
+    lk_task t = fuzz_task(seq);
+    int rc = h->q ? lk_mpsc_push(h->q, &t) : lk_ingress_push(h->g, &t);
+    if (may_fail && rc == -ENOMEM) return;
+    h->next_seq++;
+    int want = h->model.length == 0 ? 1 : 0;
+    FUZZ_CHECK(rc == want, "push of task %llu returned %d, model says %d (%zu queued)", (unsigned long long)seq,
+               rc, want, h->model.length);
+    model_fifo_push(&h->model, seq, true);
+    note_queued(h);
+}
+
+static void push_one(harness *h) { push_task(h, false); }
+
+/* n pushes while every node allocation fails: each either succeeds from the pool or fails with -ENOMEM and
+ * queues nothing; the pool does not grow. */
+static void push_without_memory(harness *h, unsigned n) {
+    lk_mpsc_stats before, after;
+    if (h->q) lk_mpsc_stats_get(h->q, &before);
+    lk_fault_arm(LK_FAULT_NODE_ALLOC, ENOMEM, 0, LK_FAULT_FOREVER);
+    for (; n > 0; n--) push_task(h, true);
+    lk_fault_disarm(LK_FAULT_NODE_ALLOC);
+    if (!h->q) return;
+    lk_mpsc_stats_get(h->q, &after);
+    FUZZ_CHECK(after.nodes_allocated == before.nodes_allocated, "the pool grew from %llu to %llu nodes while "
+               "allocation failed", (unsigned long long)before.nodes_allocated,
+               (unsigned long long)after.nodes_allocated);
+}
+
+/* Checks one popped task (status s, payload *t) against the model, and consumes it from the model. */
+static void check_popped(harness *h, lk_pop_status s, const lk_task *t) {
+    lk_pop_status want = expected_pop(h);
+    FUZZ_CHECK(s == want, "pop returned %d, model says %d (%zu queued, %zu open)", (int)s, (int)want,
+               h->model.length, h->open_count);
+    if (s != LK_POP_OK) return;
+    uint64_t seq = fuzz_task_seq(t);
+    model_entry e = model_fifo_pop(&h->model);
+    FUZZ_CHECK(seq == e.seq, "popped task %llu, model says %llu", (unsigned long long)seq,
+               (unsigned long long)e.seq);
+}
+
+static lk_pop_status pop_one(harness *h) {
+    h->work++;
+    lk_task t = {{0}};
+    lk_pop_status s = h->q ? lk_mpsc_pop(h->q, &t) : lk_ingress_pop(h->g, &t);
+    check_popped(h, s, &t);
+    return s;
+}
+
+static void pop_batch(harness *h, size_t max, bool want_busy_flag) {
+    lk_task out[256];
+    bool busy = false;
+    bool *busy_arg = want_busy_flag ? &busy : NULL;
+    size_t n = h->q ? lk_mpsc_pop_batch(h->q, out, max, busy_arg) : lk_ingress_pop_batch(h->g, out, max, busy_arg);
+    FUZZ_CHECK(n <= max, "pop_batch returned %zu for max %zu", n, max);
+    h->work += 1 + n;
+    for (size_t i = 0; i < n; i++) check_popped(h, LK_POP_OK, &out[i]);
+    /* It stopped early exactly when the model cannot hand out the next task, and says why. */
+    lk_pop_status next = expected_pop(h);
+    if (n < max) FUZZ_CHECK(next != LK_POP_OK, "pop_batch stopped at %zu of %zu with a task poppable", n, max);
+    if (want_busy_flag) {
+        bool want = n < max && next == LK_POP_BUSY;
+        FUZZ_CHECK(busy == want, "pop_batch busy = %d, model says %d (%zu popped of max %zu)", busy, want, n, max);
+    }
+}
+
+static void begin_split_push(harness *h) {
+    if (h->q == NULL || h->open_count == MAX_OPEN) {
+        push_one(h);
+        return;
+    }
+    if (h->model.length >= MAX_QUEUED) return;
+    open_push *p = &h->open[h->open_count];
+    p->seq = h->next_seq++;
+    lk_task t = fuzz_task(p->seq);
+    int rc = lk_mpsc_push_begin_for_testing(h->q, &t, &p->prev, &p->node);
+    FUZZ_CHECK(rc == 0, "push_begin returned %d", rc);
+    h->open_count++;
+    model_fifo_push(&h->model, p->seq, false);
+    note_queued(h);
+}
+
+static void finish_split_push(harness *h, size_t which) {
+    if (h->open_count == 0) return;
+    which %= h->open_count;
+    open_push p = h->open[which];
+    h->open[which] = h->open[--h->open_count];
+    lk_mpsc_push_finish_for_testing(p.prev, p.node);
+    /* The model holds consecutive sequence numbers (pushes append, pops take the oldest, and an open push's
+     * task cannot have been popped), so the entry's index follows from the oldest one's. */
+    size_t i = (size_t)(p.seq - model_fifo_at(&h->model, 0)->seq);
+    model_entry *e = model_fifo_at(&h->model, i);
+    FUZZ_CHECK(e->seq == p.seq && !e->ready, "model entry %zu is %llu (ready %d), expected open push %llu", i,
+               (unsigned long long)e->seq, e->ready, (unsigned long long)p.seq);
+    e->ready = true;
+}
+
+static void check_state(harness *h, bool final) {
+    bool empty = h->q ? lk_mpsc_is_empty(h->q) : lk_ingress_is_empty(h->g);
+    FUZZ_CHECK(empty == (h->model.length == 0), "is_empty = %d with %zu queued (%zu open)", empty,
+               h->model.length, h->open_count);
+    /* The pool counters are walked node by node: after every operation while the pool is small, after every
+     * POOL_CHECK_EVERY-th once it has grown, and at the end. */
+    if (h->q == NULL) return;
+    if (!final && h->nodes_allocated > POOL_SMALL && h->ops % POOL_CHECK_EVERY != 0) return;
+    lk_mpsc_stats s;
+    lk_mpsc_stats_get(h->q, &s);
+    h->nodes_allocated = s.nodes_allocated;
+    h->work += (size_t)(s.nodes_allocated / 16);
+    FUZZ_CHECK(s.slabs < 24, "%llu slabs", (unsigned long long)s.slabs);
+    uint64_t allocated = (uint64_t)SLAB0 * ((1ull << s.slabs) - 1u);
+    FUZZ_CHECK(s.nodes_allocated == allocated, "%llu nodes allocated in %llu slabs, expected %llu",
+               (unsigned long long)s.nodes_allocated, (unsigned long long)s.slabs, (unsigned long long)allocated);
+    FUZZ_CHECK(s.nodes_free + s.nodes_in_use == s.nodes_allocated, "free %llu + in use %llu != allocated %llu",
+               (unsigned long long)s.nodes_free, (unsigned long long)s.nodes_in_use,
+               (unsigned long long)s.nodes_allocated);
+    FUZZ_CHECK(s.nodes_in_use == h->model.length, "%llu nodes in use, %zu tasks queued",
+               (unsigned long long)s.nodes_in_use, h->model.length);
+    FUZZ_CHECK(s.nodes_allocated >= h->peak, "%llu nodes allocated, %zu were queued at once",
+               (unsigned long long)s.nodes_allocated, h->peak);
+    if (s.slabs > 0) {
+        /* The last slab was made when the pool was empty: every node of the earlier slabs was queued (at most
+         * peak - 1 besides the push that grew the pool) or held in the consumer's return batch. */
+        uint64_t before = (uint64_t)SLAB0 * ((1ull << (s.slabs - 1)) - 1u);
+        FUZZ_CHECK(before + 1 <= h->peak + RETURN_HELD,
+                   "grew to %llu slabs with %llu nodes already made, though at most %zu were ever queued",
+                   (unsigned long long)s.slabs, (unsigned long long)before, h->peak);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fuzz_input in = {.data = data, .size = size, .at = 0};
+    harness h = {0};
+    model_fifo_init(&h.model);
+    int rc = (fuzz_u8(&in) & 1) ? lk_ingress_create(&h.g, LK_INGRESS_LOCK_FREE) : lk_mpsc_create(&h.q);
+    FUZZ_CHECK(rc == 0, "create returned %d", rc);
+    check_state(&h, true);
+
+    while (fuzz_more(&in) && h.work < WORK_BUDGET) {
+        uint8_t b = fuzz_u8(&in);
+        unsigned variant = b / 9u;
+        switch (b % 9u) {
+        case 0:
+            push_one(&h);
+            break;
+        case 1: {
+            unsigned n = 1u + fuzz_u16(&in) % 1024u;
+            if (variant & 1u)
+                push_without_memory(&h, n);
+            else
+                for (; n > 0; n--) push_one(&h);
+            break;
+        }
+        case 2:
+            pop_one(&h);
+            break;
+        case 3:
+            pop_batch(&h, fuzz_u8(&in), (variant & 1u) == 0);
+            break;
+        case 4:
+            while (pop_one(&h) == LK_POP_OK) {}
+            break;
+        case 5:
+            begin_split_push(&h);
+            break;
+        case 6:
+            finish_split_push(&h, fuzz_u8(&in));
+            break;
+        case 7:
+            for (unsigned n = 1u + fuzz_u8(&in); n > 0; n--) {
+                push_one(&h);
+                pop_one(&h);
+            }
+            break;
+        case 8:
+            for (unsigned n = 1u + fuzz_u16(&in) % 1024u; n > 0; n--) pop_one(&h);
+            break;
+        }
+        h.ops++;
+        check_state(&h, false);
+    }
+
+    while (h.open_count > 0) {
+        finish_split_push(&h, h.open_count - 1);
+        check_state(&h, true);
+    }
+    while (h.model.length > 0) {
+        size_t before = h.model.length;
+        pop_batch(&h, 256, true);
+        FUZZ_CHECK(h.model.length < before, "no progress draining %zu tasks with no push open", before);
+    }
+    check_state(&h, true);
+    if (h.q) lk_mpsc_destroy(h.q);
+    if (h.g) lk_ingress_destroy(h.g);
+    model_fifo_free(&h.model);
+    return 0;
+}
