@@ -26,11 +26,13 @@ struct TimerHeap {
     /// The earliest deadline, if any timer is pending.
     var earliestDeadline: Int64? { heap.first?.deadline }
 
+    /// Adds a timer. `id` must not be pending already (the loop issues each id once).
     mutating func insert(id: UInt64, deadline: Int64, job: @escaping Job) {
         let entry = Entry(deadline: deadline, sequence: nextSequence, id: id, job: job)
         nextSequence &+= 1
         heap.append(entry)
-        slots[id] = heap.count - 1
+        let previous = slots.updateValue(heap.count - 1, forKey: id)
+        precondition(previous == nil, "TimerHeap.insert: timer id \(id) is already pending")
         siftUp(heap.count - 1)
     }
 

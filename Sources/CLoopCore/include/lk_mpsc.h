@@ -45,7 +45,7 @@ bool lk_mpsc_is_empty(lk_mpsc *q);
 typedef struct lk_mpsc_stats {
     uint64_t nodes_allocated; /* nodes the pool has ever created */
     uint64_t nodes_free;      /* nodes back in the pool */
-    uint64_t nodes_in_use;    /* allocated - free: queued tasks plus the queue's current head node */
+    uint64_t nodes_in_use;    /* allocated - free: the queued tasks (the stub is not a pool node) */
     uint64_t slabs;           /* pool growth steps */
 } lk_mpsc_stats;
 
