@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 CC ?= cc
 
-.PHONY: help deps test test-tsan test-asan lint bench-deps bench-build bench-quick bench-full bench-micro \
+.PHONY: help deps test test-tsan test-asan lint verify fuzz soak bench-deps bench-build bench-quick bench-full bench-micro \
         bench-expanded bench-verify bench-binary perf clean
 
 help:
@@ -11,6 +11,9 @@ help:
 	@echo "make test-tsan    the same tests under ThreadSanitizer (optimized build)"
 	@echo "make test-asan    the tests under AddressSanitizer (Swift and C) + UBSan (the C core)"
 	@echo "make lint         atomics rules of the C core, and a -Wall -Wextra -Werror build"
+	@echo "make verify       spin: model-check the wake handshake and the submit/shutdown gate (+ their mutants)"
+	@echo "make fuzz         libFuzzer over the queues, the ring and the timer heap (FUZZ_SECONDS=60 each)"
+	@echo "make soak         many producers x 10^8 tasks across restarted loops; totals, order, RSS (minutes)"
 	@echo "make bench-quick  the tournament: all entrants, main workloads, 3 runs (~5 min); report in bench/results/latest"
 	@echo "make bench-full   all workloads, 5 runs      make bench-expanded  10 runs, producers up to 32"
 	@echo "make bench-micro  C-level core + Wakeup + BatchBudget      make bench-verify  re-check latest report"
@@ -56,6 +59,20 @@ test-asan: deps
 
 lint:
 	bash scripts/lint.sh
+
+# Model checking (Debian package spin): every model must pass, and every mutant (a fence or check removed)
+# must produce a counterexample. Installs spin when missing.
+verify:
+	bash scripts/verify.sh
+
+# libFuzzer (the toolchain's clang, -fsanitize=fuzzer,address,undefined) from the committed seed corpus.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+
+# Not part of CI: minutes of load. SOAK_TASKS / SOAK_PRODUCERS override the defaults.
+soak: deps
+	bash scripts/soak.sh
 
 # ---- The tournament (bench/, its own package). Results: bench/results/<UTC time>-<commit>/ and latest/.
 BENCH_BIN := bench/.build/release/loopbench
@@ -146,4 +163,4 @@ perf: bench-build
 	@head -25 bench/perf/syscalls.txt
 
 clean:
-	rm -rf .build .build-tsan .build-asan bench/.build bench/.build-static bench/dist bench/perf
+	rm -rf .build .build-tsan .build-asan .build-fuzz .build-verify .build-soak .build-soak-static bench/.build bench/.build-static bench/dist bench/perf
