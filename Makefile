@@ -45,7 +45,8 @@ test-tsan: deps
 	LOOPKIT_STRESS_SCALE=$${LOOPKIT_STRESS_SCALE:-0.2} \
 	  TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/scripts/tsan.supp $${TSAN_OPTIONS:-}" \
 	  $(SWIFT) test -c release --skip-build --sanitize=thread --scratch-path .build-tsan --skip $(FAULT_SUITES)
-	$(FAULT_RUN) TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/scripts/tsan.supp $${TSAN_OPTIONS:-}" \
+	$(FAULT_RUN) LOOPKIT_STRESS_SCALE=$${LOOPKIT_STRESS_SCALE:-0.2} \
+	  TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/scripts/tsan.supp $${TSAN_OPTIONS:-}" \
 	  $(SWIFT) test -c release --skip-build --sanitize=thread --scratch-path .build-tsan --filter $(FAULT_SUITES) --no-parallel
 
 # ASan over Swift and C; UBSan over the C core (Swift has no UBSan on Linux), trapping on the first report.

@@ -23,7 +23,8 @@ int lk__fault_take(lk_fault_point point);
 /* 0 to make the call, or the errno value the call must fail with. */
 static inline int lk__fault(lk_fault_point point) {
     /* relaxed: see the declaration. */
-    if (__builtin_expect(atomic_load_explicit(&lk__fault_armed, memory_order_relaxed) == 0, 1)) return 0;
+    if (__builtin_expect((atomic_load_explicit(&lk__fault_armed, memory_order_relaxed) & (1u << point)) == 0, 1))
+        return 0;
     return lk__fault_take(point);
 }
 

@@ -26,11 +26,11 @@
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fault_hook.h"
@@ -159,19 +159,25 @@ void lk_gate_exit(void) {
  * Barrier C in membarrier mode: a full barrier on every CPU running one of our threads. The submitters' own
  * barrier S is only a compiler barrier then, so nothing the closer does on its own CPU can replace this call
  * (spin/gate.pml, NO_BARRIER_S: an accepted task is lost). Transient failures (EINTR, EAGAIN, and ENOMEM
- * for the kernel's cpumask) are retried. Any other failure means the kernel, or a seccomp filter installed
- * since, refuses the command that registration accepted; the gate can then no longer close safely, and the
+ * for the kernel's cpumask) are retried with a growing sleep, for about two seconds in all. Any other
+ * failure, or a transient one that persists, means the kernel (or a seccomp filter installed since) no
+ * longer performs the command that registration accepted; the gate can then not close safely, and the
  * process stops with a message instead of losing work silently.
  */
+#define LK_GATE_BARRIER_ATTEMPTS 32
+
 static void process_wide_barrier(void) {
-    for (;;) {
+    for (int attempt = 0;; attempt++) {
         int e = lk__fault(LK_FAULT_MEMBARRIER);
         if (e == 0) {
             if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
             e = errno;
         }
-        if (e == EINTR || e == EAGAIN || e == ENOMEM) {
-            sched_yield();
+        if ((e == EINTR || e == EAGAIN || e == ENOMEM) && attempt < LK_GATE_BARRIER_ATTEMPTS) {
+            /* 1 us, doubling up to 128 ms: ~2 s over all attempts. */
+            long ns = 1000L << (attempt < 17 ? attempt : 17);
+            struct timespec pause = {.tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L};
+            nanosleep(&pause, NULL);
             continue;
         }
         fprintf(stderr,

@@ -54,6 +54,7 @@ typedef struct lk_uring_poller {
     size_t fds_len;
     int *rearm;     /* fds to (re-)arm at the next wait */
     size_t rearm_len, rearm_cap;
+    size_t registered; /* fds registered now */
     bool wake_armed;
     int probe_fd;   /* an empty epoll set for check_device, created on first use; -1 until then */
 } lk_uring_poller;
@@ -115,19 +116,27 @@ static int grow_table(lk_uring_poller *p, int fd) {
     return 0;
 }
 
-static int queue_rearm(lk_uring_poller *p, int fd) {
-    uring_fd *e = &p->fds[fd];
-    if (e->queued) return 0;
-    if (p->rearm_len == p->rearm_cap) {
-        size_t cap = p->rearm_cap ? p->rearm_cap * 2 : 64;
-        int *r = realloc(p->rearm, cap * sizeof(*r));
-        if (r == NULL) return -ENOMEM;
-        p->rearm = r;
-        p->rearm_cap = cap;
-    }
-    p->rearm[p->rearm_len++] = fd;
-    e->queued = true;
+/*
+ * Makes room in rearm[] for `needed` entries. uring_add reserves room for every registered fd on top of the
+ * entries already queued (stale ones of removed fds included), and only registered fds are ever queued, each
+ * at most once: so queue_rearm never needs memory, and a completion can always re-arm its fd.
+ */
+static int reserve_rearm(lk_uring_poller *p, size_t needed) {
+    if (needed <= p->rearm_cap) return 0;
+    size_t cap = p->rearm_cap ? p->rearm_cap : 64;
+    while (cap < needed) cap *= 2;
+    int *r = realloc(p->rearm, cap * sizeof(*r));
+    if (r == NULL) return -ENOMEM;
+    p->rearm = r;
+    p->rearm_cap = cap;
     return 0;
+}
+
+static void queue_rearm(lk_uring_poller *p, int fd) {
+    uring_fd *e = &p->fds[fd];
+    if (e->queued) return;
+    p->rearm[p->rearm_len++] = fd; /* room reserved by uring_add */
+    e->queued = true;
 }
 
 /* Cancels the in-kernel poll of fd's current generation, if any, and moves to a new generation. */
@@ -177,19 +186,21 @@ static int uring_add(lk_poller *base, int fd, uint32_t events) {
     if (rc != 0) return rc;
     uring_fd *e = &p->fds[fd];
     if (e->registered) return -EEXIST;
-    rc = queue_rearm(p, fd);
+    rc = reserve_rearm(p, p->rearm_len + p->registered + 1);
     if (rc != 0) return rc;
+    queue_rearm(p, fd);
     e->registered = true;
     e->events = events;
+    p->registered++;
     return 0;
 }
 
 static int uring_modify(lk_poller *base, int fd, uint32_t events) {
     lk_uring_poller *p = (lk_uring_poller *)base;
     if ((size_t)fd >= p->fds_len || !p->fds[fd].registered) return -ENOENT;
-    int rc = queue_rearm(p, fd);
-    if (rc == 0) rc = cancel_current(p, fd);
+    int rc = cancel_current(p, fd);
     if (rc != 0) return rc;
+    queue_rearm(p, fd);
     p->fds[fd].events = events;
     return 0;
 }
@@ -200,6 +211,7 @@ static int uring_remove(lk_poller *base, int fd) {
     int rc = cancel_current(p, fd);
     if (rc != 0) return rc;
     p->fds[fd].registered = false;
+    p->registered--;
     return 0;
 }
 
@@ -268,7 +280,7 @@ static bool complete(lk_uring_poller *p, const struct io_uring_cqe *cqe, lk_poll
     uring_fd *e = &p->fds[fd];
     if (!e->registered || e->gen != gen || !e->armed) return false; /* stale: modified or removed */
     e->armed = false;
-    queue_rearm(p, fd); /* level-triggered: watch again from the next wait */
+    queue_rearm(p, fd); /* level-triggered: watch again from the next wait (room reserved by uring_add) */
     if (cqe->res == -ECANCELED) return false;
     ev->fd = fd;
     ev->events = cqe->res < 0 ? LK_POLL_ERROR : from_poll_mask((unsigned)cqe->res);

@@ -104,7 +104,7 @@ static ssize_t fd_read(int fd, uint64_t *value) {
     return read(fd, value, sizeof(*value));
 }
 
-/* Failed writes (other than EINTR and EAGAIN) retried before the error is reported. */
+/* Write attempts that fail (EINTR aside) before the error is reported. */
 #define LK_WAKE_WRITE_ATTEMPTS 4
 
 /*
@@ -116,7 +116,9 @@ static ssize_t fd_read(int fd, uint64_t *value) {
  * value means nothing), so the signaller resets it with a read and writes again. A read that finds the
  * counter at 0 (EAGAIN: another signaller reset it) is as good.
  *
- * Any other error cannot happen on an open eventfd; it is retried a few times and then returned.
+ * Any other error cannot happen on an open eventfd. Every failed attempt (a reset included: something that
+ * saturates the counter again at once is not our eventfd's normal life) counts; after
+ * LK_WAKE_WRITE_ATTEMPTS the error is returned.
  */
 static int write_signal(int fd) {
     int failures = 0;
@@ -130,8 +132,7 @@ static int write_signal(int fd) {
             do {
                 n = fd_read(fd, &value);
             } while (n < 0 && errno == EINTR);
-            if (n >= 0 || errno == EAGAIN) continue;
-            e = errno;
+            if (n < 0 && errno != EAGAIN) e = errno;
         }
         if (++failures == LK_WAKE_WRITE_ATTEMPTS) return -e;
     }

@@ -89,9 +89,20 @@ extension EventLoop {
         public var idleStrategy: IdleStrategy = .default
         /// Collect `EventLoop.Metrics`. Default false: then nothing is counted or timed.
         public var metricsEnabled: Bool = false
-        /// Where errors thrown by tasks go. Default: a line on standard error.
+        /// Where errors go that no call can throw to its caller. Default: a line on standard error.
+        ///
+        /// It receives, on the thread noted:
+        /// - errors thrown by tasks, microtasks and timers given as throwing closures (loop thread; `perform`
+        ///   returns its task's error to its caller instead);
+        /// - `EventLoopError.system(operation: "poll", ...)` when a poll fails (loop thread; the loop polls
+        ///   again on its next tick);
+        /// - `EventLoopError.system(operation: "wake", ...)` when waking a sleeping loop failed after retries
+        ///   (the thread that submitted, scheduled a timer or shut the loop down; the work stays queued).
+        ///
+        /// It must not block. It should not submit to the loop on a `"wake"` error: that submit's own wakeup
+        /// fails the same way and calls the handler again, recursively, for as long as the eventfd fails.
         public var errorHandler: @Sendable (any Error) -> Void = { error in
-            EventLoop.writeToStandardError("LoopKit: a task threw an error: \(error)\n")
+            EventLoop.writeToStandardError("LoopKit: \(error)\n")
         }
         /// The clock for timers and poll timeouts. Default: `CLOCK_MONOTONIC`.
         public var clock: any MonotonicClock = SystemMonotonicClock()

@@ -21,9 +21,16 @@ extension EventLoop {
 
     /// Graceful shutdown, awaiting termination instead of blocking a thread. See `shutdown()`.
     public func shutdown() async {
-        requestTermination(close: false)
+        let woken = requestTermination(close: false)
         if inEventLoop { return }
         if claimNeverRunLoop() { return }
+        if !woken {
+            // The wakeup failed (reported to the error handler): signal again until the loop has woken.
+            while !terminatedLatch.hasOpened {
+                resignalIfTerminating()
+                try? await Task.sleep(nanoseconds: UInt64(Self.terminationResignalInterval))
+            }
+        }
         await terminatedLatch.wait()
     }
 
@@ -41,29 +48,52 @@ extension EventLoop {
         terminatedLatch.wait()
     }
 
+    /// Blocks until the loop has terminated. While it waits it signals a loop still TERMINATING again now and
+    /// then: should the wakeup of a sleeping loop have failed (reported to the error handler), the loop would
+    /// otherwise sleep on. A signal is deduplicated, so when the first one worked the others cost nothing.
     func waitForTermination() {
         if inEventLoop { return }
         if claimNeverRunLoop() { return }
-        terminatedLatch.wait()
+        while !terminatedLatch.wait(nanoseconds: Self.terminationResignalInterval) {
+            resignalIfTerminating()
+        }
     }
 
-    /// Moves the state to TERMINATING (from awake, running or sleeping) and wakes a sleeping loop.
-    func requestTermination(close: Bool) {
+    /// How often a thread waiting for termination signals the loop again (see `waitForTermination()`).
+    static let terminationResignalInterval: Int64 = 100_000_000
+
+    /// Moves the state to TERMINATING (from awake, running or sleeping) and wakes a sleeping loop. Called
+    /// again on a terminating loop, it repeats the wakeup (a no-op unless an earlier one failed). False when
+    /// the wakeup failed (it was reported to the error handler).
+    @discardableResult
+    func requestTermination(close: Bool) -> Bool {
         if close { closeRequested.store(true, ordering: .releasing) }
         while true {
             let current = lk_wake_state_load(wake)
             switch current {
             case LK_STATE_AWAKE, LK_STATE_RUNNING:
-                if lk_wake_state_cas(wake, current, LK_STATE_TERMINATING) { return }
+                if lk_wake_state_cas(wake, current, LK_STATE_TERMINATING) { return true }
             case LK_STATE_SLEEPING:
-                if lk_wake_state_cas(wake, current, LK_STATE_TERMINATING) {
-                    reportWakeFailure(lk_wake_signal(wake))
-                    return
-                }
+                if lk_wake_state_cas(wake, current, LK_STATE_TERMINATING) { return signalLoop() }
+            case LK_STATE_TERMINATING:
+                return signalLoop()
             default:
-                return // already terminating or terminated
+                return true // terminated
             }
         }
+    }
+
+    /// Signals the loop if it is still TERMINATING (see `waitForTermination()`).
+    func resignalIfTerminating() {
+        if lk_wake_state_load(wake) == LK_STATE_TERMINATING { signalLoop() }
+    }
+
+    /// One deduplicated wakeup; false (and reported) when it failed.
+    @discardableResult
+    private func signalLoop() -> Bool {
+        let rc = lk_wake_signal(wake)
+        reportWakeFailure(rc)
+        return rc >= 0
     }
 
     /// If no thread ever ran the loop, claims it and runs the termination here. True when it did.

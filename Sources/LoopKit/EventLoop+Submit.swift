@@ -12,8 +12,9 @@ extension EventLoop {
     /// Accepted while the loop is awake, running or terminating; a task accepted here runs exactly once, on
     /// the loop thread, even when `shutdown()` races this call.
     ///
-    /// - Throws: `EventLoopError.terminated` once the loop no longer accepts work (after its final drain
-    ///   began, or after `close()`); `.outOfMemory` if the queue could not grow. Nothing is queued then.
+    /// - Throws: `EventLoopError.terminated` once the loop no longer accepts work: from another thread once
+    ///   shutdown has closed its admission gate (its final drain), from the loop thread once that drain has
+    ///   ended, and after `close()`; `.outOfMemory` if the queue could not grow. Nothing is queued then.
     public func submit(_ task: @escaping @Sendable () -> Void) throws {
         if inEventLoop {
             guard !localWorkClosed && !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }

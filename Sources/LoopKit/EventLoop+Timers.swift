@@ -35,7 +35,7 @@ extension EventLoop {
         }
         // A sleeping loop computed its timeout from the old earliest deadline: wake it to recompute.
         if isEarliest && !inEventLoop { reportWakeFailure(lk_wake_notify(wake)) }
-        return TimerID(loop: self.id, raw: id)
+        return TimerID(loopID: self.id, raw: id)
     }
 
     /// Cancels a pending timer; its closure is released without running. Any thread. O(log n).
@@ -43,7 +43,7 @@ extension EventLoop {
     /// - Throws: `EventLoopError.timerNotFound` if the timer already fired (or is firing), was cancelled,
     ///   was cancelled by the loop's termination, or was scheduled on another loop.
     public func cancelTimer(_ id: TimerID) throws {
-        guard id.loop == self.id else { throw EventLoopError.timerNotFound } // another loop's numbering
+        guard id.loopID == self.id else { throw EventLoopError.timerNotFound } // another loop's numbering
         let cancelled: TimerHeap.Entry? = timerState.withLock { state in
             let entry = state.heap.cancel(id: id.raw)
             earliestDeadline.store(state.heap.earliestDeadline ?? .max, ordering: .relaxed)

@@ -1,9 +1,9 @@
 /// Identifies a scheduled timer for `EventLoop.cancelTimer(_:)`. It names the loop that issued it as well as
 /// the timer: numbers are per loop, so another loop's id with the same number is a different id.
 public struct TimerID: Hashable, Sendable, CustomStringConvertible {
-    let loop: UInt64
+    let loopID: UInt64
     let raw: UInt64
-    public var description: String { "TimerID(\(raw))" }
+    public var description: String { "TimerID(\(raw) of loop \(loopID))" }
 }
 
 /// A binary min-heap of timers ordered by (deadline, sequence), with an index from id to heap slot so a

@@ -1,4 +1,5 @@
 import CLoopCore
+import CLoopCore.FaultInjection
 import Glibc
 import LoopKit
 import Synchronization
@@ -37,6 +38,7 @@ final class LoopFaultInjectionTests {
     func submitOutOfMemoryThrowsAndLosesNothing(ingress: IngressKind) throws {
         let loop = try startedLoop(Self.configuration(ingress: ingress))
         defer { loop.shutdown() }
+        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
         let release = try holdLoop(loop) // the external queue now holds its first block of memory
         let point = ingress == .lockFree ? LK_FAULT_NODE_ALLOC : LK_FAULT_CHUNK_ALLOC
         lk_fault_arm(point, ENOMEM, 0, LK_FAULT_FOREVER)
@@ -63,6 +65,7 @@ final class LoopFaultInjectionTests {
     @Test func internalLaneRunsWhenTheMarkerCannotBeAllocated() throws {
         let loop = try startedLoop(Self.configuration())
         defer { loop.shutdown() }
+        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
         let release = try holdLoop(loop)
         lk_fault_arm(LK_FAULT_NODE_ALLOC, ENOMEM, 1, LK_FAULT_FOREVER) // the internal queue gets one slab
         let log = OrderLog<Int>()
@@ -87,6 +90,7 @@ final class LoopFaultInjectionTests {
     @Test func microtaskOverflowOutOfMemoryThrowsAndLosesNothing() throws {
         let loop = try startedLoop(Self.configuration())
         defer { loop.shutdown() }
+        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
         let log = OrderLog<Int>()
         let outcome = Locked<(accepted: Int, error: EventLoopError?)>((0, nil))
         try loop.submit {
@@ -119,6 +123,7 @@ final class LoopFaultInjectionTests {
     func sleepingLoopWakesWhenTheEventfdIsSaturated(backend: PollBackend) throws {
         let loop = try startedLoop(Self.configuration(backend: backend))
         defer { loop.shutdown() }
+        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
         let ran = Counter()
         for _ in 0..<3 {
             try #require(Self.waitUntilSleeping(loop))
@@ -135,6 +140,7 @@ final class LoopFaultInjectionTests {
         let errors = ErrorLog()
         let loop = try startedLoop(Self.configuration(errors: errors))
         defer { loop.shutdown() }
+        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
         let log = OrderLog<Int>()
         try #require(Self.waitUntilSleeping(loop))
         lk_fault_arm(LK_FAULT_EVENTFD_WRITE, EIO, 0, LK_FAULT_FOREVER)
@@ -146,6 +152,35 @@ final class LoopFaultInjectionTests {
         #expect(log.snapshot == [1, 2])
     }
 
+    /// The wakeup that shutdown() sends a sleeping loop fails: the shutting-down thread signals again while
+    /// it waits, so the loop still terminates (and the failure is reported).
+    @Test(arguments: [false, true])
+    func shutdownWhoseWakeupFailsStillTerminates(async: Bool) async throws {
+        let errors = ErrorLog()
+        let loop = try startedLoop(Self.configuration(errors: errors))
+        defer { lk_fault_disarm_all() }
+        let ran = Counter()
+        try loop.submit { ran.increment() }
+        try #require(waitUntil { ran.count == 1 })
+        try #require(Self.waitUntilSleeping(loop))
+        lk_fault_arm(LK_FAULT_EVENTFD_WRITE, EIO, 0, 4) // every attempt of one signal
+        let finished = Counter()
+        if async {
+            Task.detached {
+                await loop.shutdown()
+                finished.increment()
+            }
+        } else {
+            startDetachedThread {
+                loop.shutdown()
+                finished.increment()
+            }
+        }
+        #expect(waitUntil(seconds: 10) { finished.count == 1 }, "shutdown returned")
+        #expect(loop.state == .terminated)
+        #expect(errors.snapshot == [.system(operation: "wake", errno: EIO)])
+    }
+
     // MARK: Interrupted and failing system calls
 
     /// EINTR at every hooked call while producers submit, a timer fires and an fd handler runs: nothing is
@@ -155,6 +190,7 @@ final class LoopFaultInjectionTests {
         let errors = ErrorLog()
         let loop = try startedLoop(Self.configuration(backend: backend, errors: errors))
         defer { loop.shutdown() }
+        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
         let points = [LK_FAULT_EVENTFD_WRITE, LK_FAULT_EPOLL_CTL, LK_FAULT_EPOLL_WAIT, LK_FAULT_URING_SUBMIT,
                       LK_FAULT_URING_WAIT]
         for point in points { lk_fault_arm(point, EINTR, 0, 200) }
@@ -205,6 +241,7 @@ final class LoopFaultInjectionTests {
         let errors = ErrorLog()
         let loop = try startedLoop(Self.configuration(backend: backend, errors: errors))
         defer { loop.shutdown() }
+        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
         let point = loop.backend == .epoll ? LK_FAULT_EPOLL_WAIT : LK_FAULT_URING_WAIT
         try #require(Self.waitUntilSleeping(loop))
         lk_fault_arm(point, ENOMEM, 0, 3)
@@ -220,6 +257,7 @@ final class LoopFaultInjectionTests {
     @Test func epollCtlFailureGivesTypedErrorsAndRegistrationCanBeRetried() throws {
         let loop = try startedLoop(Self.configuration(backend: .epoll))
         defer { loop.shutdown() }
+        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
         var fds: [Int32] = [-1, -1]
         try #require(pipe(&fds) == 0)
         defer { close(fds[0]); close(fds[1]) }
@@ -262,10 +300,11 @@ final class LoopFaultInjectionTests {
     /// io_uring with a submission queue that stays full: unregister throws (the fd stays registered and
     /// its handler keeps working), the loop keeps running tasks instead of blocking on requests it could
     /// not submit, and everything works again once the queue drains.
-    @Test func fullUringSubmissionQueueIsRetriedWithoutHanging() throws {
-        guard LoopBackends.available.contains(.ioUring) else { return }
+    @Test(.enabled(if: LoopBackends.available.contains(.ioUring), "io_uring is refused here"))
+    func fullUringSubmissionQueueIsRetriedWithoutHanging() throws {
         let loop = try startedLoop(Self.configuration(backend: .ioUring))
         defer { loop.shutdown() }
+        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
         var fds: [Int32] = [-1, -1]
         try #require(pipe(&fds) == 0)
         defer { close(fds[0]); close(fds[1]) }

@@ -5,6 +5,18 @@ private final class ThreadStart {
     init(_ body: @escaping () -> Void) { self.body = body }
 }
 
+/// Creates a POSIX thread running `body`.
+private func createThread(_ body: @escaping () -> Void) -> pthread_t {
+    let start = Unmanaged.passRetained(ThreadStart(body))
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { argument in
+        Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue().body()
+        return nil
+    }, start.toOpaque())
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    return thread
+}
+
 /// Real POSIX threads, started at once and joined by `join()` (which must be called exactly once).
 public final class ThreadGroup {
     private var threads: [pthread_t] = []
@@ -13,14 +25,7 @@ public final class ThreadGroup {
     public init(_ count: Int, _ body: @Sendable @escaping (Int) -> Void) {
         threads.reserveCapacity(count)
         for index in 0..<count {
-            let start = Unmanaged.passRetained(ThreadStart { body(index) })
-            var thread = pthread_t()
-            let rc = pthread_create(&thread, nil, { argument in
-                Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue().body()
-                return nil
-            }, start.toOpaque())
-            precondition(rc == 0, "pthread_create failed: \(rc)")
-            threads.append(thread)
+            threads.append(createThread { body(index) })
         }
     }
 
@@ -34,6 +39,12 @@ public final class ThreadGroup {
     }
 
     deinit { precondition(joined, "ThreadGroup dropped without join()") }
+}
+
+/// Starts a detached POSIX thread running `body`: for a call that may block for good when the code under
+/// test is wrong, so that the test can wait for it with a deadline and fail instead of hanging.
+public func startDetachedThread(_ body: @escaping @Sendable () -> Void) {
+    pthread_detach(createThread(body))
 }
 
 /// Starts `count` POSIX threads running `body(index)` and joins them all.

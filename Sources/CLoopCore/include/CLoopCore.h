@@ -12,6 +12,5 @@
 #include "lk_poller.h"
 #include "lk_thread.h"
 #include "lk_clock.h"
-#include "lk_fault.h"
 
 #endif

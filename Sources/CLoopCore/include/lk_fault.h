@@ -6,7 +6,8 @@
  * calls then fail with the armed error without reaching the kernel or the allocator, and the test checks
  * that the core retries or reports a documented error and loses nothing (docs/reliability.md, "faults").
  *
- * While no point is armed a hook costs one relaxed load and a branch that is not taken.
+ * A hook whose point is not armed costs one relaxed load and a branch that is not taken; an armed point's
+ * hook takes a mutex.
  *
  * Threading: arm, disarm and injected from any thread. Points are global to the process: a test that arms
  * one must disarm it before another test runs.
@@ -37,7 +38,7 @@ typedef enum lk_fault_point {
 /*
  * Arms `point`: the next `skip` calls pass, then `count` calls fail with `error` (an errno value; an
  * allocation point ignores it and fails as the allocator does, with NULL). Replaces an earlier arming of
- * the point. Ignored for an unknown point or a count of 0.
+ * the point; a count of 0 disarms it. Ignored for an unknown point.
  */
 void lk_fault_arm(lk_fault_point point, int error, uint32_t skip, uint32_t count);
 void lk_fault_disarm(lk_fault_point point);

@@ -66,12 +66,17 @@ const char *lk_backend_name(lk_backend b);
  * Starts watching fd for `events` (LK_POLL_* bits).
  * Returns 0; -EBADF (negative or closed fd); -EEXIST (already registered, or the wake fd);
  * -EPERM (fd cannot be polled: a regular file, a directory, a device without poll support such as
- * /dev/null); -ENOMEM; -EINVAL (unknown bits).
+ * /dev/null); -ENOMEM; -EINVAL (unknown bits); epoll: -ENOSPC (the user's epoll watch limit) or another
+ * -errno from epoll_ctl(2); io_uring: an -errno from epoll_create1(2) (the scratch set that answers for
+ * devices). On failure nothing is registered.
  */
 int lk_poller_add(lk_poller *p, int fd, uint32_t events);
-/* Changes the interest of a registered fd. Returns 0, -ENOENT (not registered), -EBADF, -EINVAL. */
+/* Changes the interest of a registered fd. Returns 0, -ENOENT (not registered), -EBADF, -EINVAL, -EPERM (the
+ * wake fd); epoll: -ENOMEM or another -errno from epoll_ctl(2); io_uring: -EBUSY (the submission queue is
+ * full and could not be flushed). On failure the previous interest stays in force. */
 int lk_poller_modify(lk_poller *p, int fd, uint32_t events);
-/* Stops watching fd. Returns 0 or -ENOENT (not registered). */
+/* Stops watching fd. Returns 0; -ENOENT (not registered); epoll: -ENOMEM or another -errno from
+ * epoll_ctl(2); io_uring: -EBUSY (as for modify). On failure fd stays registered. */
 int lk_poller_remove(lk_poller *p, int fd);
 
 /*

@@ -52,7 +52,9 @@ void lk_wake_state_store(lk_wake *w, lk_loop_state state);
 
 /*
  * Producer, after publishing work: fence, read the state, and signal if the loop is SLEEPING.
- * Returns 1 if this call wrote the eventfd, 0 if no syscall was needed, or -errno from write(2).
+ * Returns 1 if this call wrote the eventfd, 0 if no syscall was needed, or -errno from write(2) (or from
+ * the read(2) that resets a saturated counter) once its retries are spent; the pending flag is then clear,
+ * so the next signal writes again.
  */
 int lk_wake_notify(lk_wake *w);
 
