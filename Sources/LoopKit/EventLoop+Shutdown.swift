@@ -168,7 +168,7 @@ extension EventLoop {
         var task = lk_task()
         while true {
             switch pop(&task) {
-            case LK_POP_OK: if !task.isMarker { _ = takeJob(from: &task) }
+            case LK_POP_OK: if !task.isMarker { releaseJob(from: &task) }
             case LK_POP_BUSY: lk_thread_spin_pause()
             default: return
             }

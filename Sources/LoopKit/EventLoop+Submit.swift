@@ -58,7 +58,7 @@ extension EventLoop {
             guard !localWorkClosed && !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
             var payload = lk_task(job: task)
             if lk_ring_push(microtaskRing, &payload) < 0 {
-                _ = takeJob(from: &payload)
+                releaseJob(from: &payload)
                 throw EventLoopError.outOfMemory
             }
             return
@@ -124,7 +124,7 @@ extension EventLoop {
         let rc = push(&payload)
         lk_gate_exit()
         if rc < 0 {
-            _ = takeJob(from: &payload) // release the closure: it was not queued
+            releaseJob(from: &payload) // it was not queued
             throw EventLoopError.outOfMemory
         }
         if metricsEnabled {

@@ -81,8 +81,11 @@ extension EventLoop {
                 }
                 guard status == LK_POP_OK, !task.isMarker else { break }
                 limit -= 1
+                if closeRequested.load(ordering: .relaxed) { // released, not run
+                    releaseJob(from: &task)
+                    continue
+                }
                 let job = takeJob(from: &task)
-                if closeRequested.load(ordering: .relaxed) { continue } // released, not run
                 recordLatency(of: task, lane: .internal)
                 runJob(job)
                 ran += 1
@@ -107,9 +110,12 @@ extension EventLoop {
         let n = lk_ingress_pop_batch(ingress, externalBatch, budget, nil)
         var ran = 0
         for i in 0..<n {
-            let job = takeJob(from: externalBatch + i)
             batchRemaining = n - i - 1
-            if closeRequested.load(ordering: .relaxed) { continue }
+            if closeRequested.load(ordering: .relaxed) {
+                releaseJob(from: externalBatch + i)
+                continue
+            }
+            let job = takeJob(from: externalBatch + i)
             recordLatency(of: externalBatch[i], lane: .external)
             runJob(job)
             ran += 1
@@ -142,9 +148,11 @@ extension EventLoop {
             let n = lk_ring_pop_batch(microtaskRing, microtaskBatch, Swift.min(remaining, microtaskBatchCapacity), nil)
             if n == 0 { break }
             for i in 0..<n {
-                let job = takeJob(from: microtaskBatch + i)
-                if closeRequested.load(ordering: .relaxed) { continue }
-                job()
+                if closeRequested.load(ordering: .relaxed) {
+                    releaseJob(from: microtaskBatch + i)
+                    continue
+                }
+                takeJob(from: microtaskBatch + i)()
             }
             remaining -= n
             ran += n

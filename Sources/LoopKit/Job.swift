@@ -20,7 +20,8 @@ extension lk_task {
     init(job: @escaping Job, timestamp: Int64 = 0) {
         self.init()
         withUnsafeMutableBytes(of: &self) { raw in
-            _ = raw.baseAddress!.initializeMemory(as: StoredJob.self, to: StoredJob(run: job))
+            // Rebound for the initialisation only: the memory stays an lk_task to the compiler.
+            raw.baseAddress!.withMemoryRebound(to: StoredJob.self, capacity: 1) { $0.initialize(to: StoredJob(run: job)) }
         }
         words.2 = UInt(bitPattern: Int(timestamp))
     }
@@ -31,7 +32,21 @@ extension lk_task {
 /// Moves the Job out of the payload at `task` (which must hold one): ownership passes to the caller.
 @inline(__always)
 func takeJob(from task: UnsafeMutablePointer<lk_task>) -> Job {
-    UnsafeMutableRawPointer(task).assumingMemoryBound(to: StoredJob.self).move().run
+    // The payload is memory bound to lk_task: it is viewed as a StoredJob only inside withMemoryRebound.
+    UnsafeMutableRawPointer(task).withMemoryRebound(to: StoredJob.self, capacity: 1) { $0.move().run }
+}
+
+/// Releases the Job in the payload at `task` (which must hold one) without running it.
+///
+/// Not inlined, and the only way a payload's job is dropped. A job moved out of a local `lk_task` variable and
+/// discarded on the spot (`_ = takeJob(from: &task)`) can lose its release in an optimized build, the
+/// variable's type being a trivial C struct, which leaks the closure; behind a call the payload is opaque
+/// memory and the release stays. `ShutdownTests.closeReleasesQueuedTasksWithoutRunningThem` checks it in the
+/// optimized build of `make test-tsan`.
+@inline(never)
+func releaseJob(from task: UnsafeMutablePointer<lk_task>) {
+    let job = takeJob(from: task)
+    withExtendedLifetime(job) {}
 }
 
 /// A FIFO of jobs for the loop thread's own use: no atomics, no locks. Loop thread only.
