@@ -50,6 +50,10 @@ import TestSupport
                 }
                 var rejected = false
                 for i in 0..<perProducer {
+                    // A graceful shutdown drains until the lanes are empty, accepting meanwhile: producers that
+                    // outpace the loop (a slow sanitizer build) would keep it draining until they are done.
+                    // Yielding once it terminates lets the drain catch up, so the gate closes mid-stream.
+                    if loop.state == .terminating { sched_yield() }
                     let slot = index * perProducer + i
                     do {
                         try loop.submit {
