@@ -188,9 +188,21 @@ static lk_pop_status ring_pop(lk_ring *r, lk_task *out) {
     return atomic_load_explicit(&r->tail, memory_order_acquire) != pos ? LK_POP_BUSY : LK_POP_EMPTY;
 }
 
-/* Consumer: moves up to max tasks from the overflow. */
+/*
+ * Consumer, after finding the ring empty: moves up to max tasks from the overflow. Takes nothing (returns 0)
+ * when the ring holds a claimed position again: a producer whose fast path saw an empty overflow can claim a
+ * slot after the consumer found the ring empty, and its next task may already be in the overflow; the ring
+ * must be popped first, or that producer's order breaks. Under the lock, a claim made after this check
+ * cannot be followed by the same producer's overflow append until the take is done.
+ */
 static size_t overflow_take(lk_ring *r, lk_task *out, size_t max) {
     pthread_mutex_lock(&r->lock);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed); /* consumer-owned */
+    /* acquire: as in ring_pop; any claimed position counts, published or not. */
+    if (atomic_load_explicit(&r->tail, memory_order_acquire) != head) {
+        pthread_mutex_unlock(&r->lock);
+        return 0;
+    }
     size_t live = r->overflow_tail - r->overflow_head;
     size_t n = live < max ? live : max;
     memcpy(out, &r->overflow[r->overflow_head], n * sizeof(lk_task));
@@ -207,7 +219,8 @@ lk_pop_status lk_ring_pop(lk_ring *r, lk_task *out) {
     if (s != LK_POP_EMPTY) return s;
     /* acquire: pairs with the release stores of overflow_len. */
     if (atomic_load_explicit(&r->overflow_len, memory_order_acquire) == 0) return LK_POP_EMPTY;
-    return overflow_take(r, out, 1) == 1 ? LK_POP_OK : LK_POP_EMPTY;
+    if (overflow_take(r, out, 1) == 1) return LK_POP_OK;
+    return ring_pop(r, out); /* a position was claimed meanwhile: OK or BUSY */
 }
 
 size_t lk_ring_pop_batch(lk_ring *r, lk_task *out, size_t max, bool *busy) {
@@ -225,9 +238,8 @@ size_t lk_ring_pop_batch(lk_ring *r, lk_task *out, size_t max, bool *busy) {
         }
         /* acquire: as in lk_ring_pop. */
         if (atomic_load_explicit(&r->overflow_len, memory_order_acquire) == 0) break;
-        size_t k = overflow_take(r, &out[n], max - n);
-        if (k == 0) break;
-        n += k;
+        /* 0: a position was claimed meanwhile, and the ring comes first (see overflow_take). */
+        n += overflow_take(r, &out[n], max - n);
     }
     if (busy != NULL) *busy = stalled;
     return n;
