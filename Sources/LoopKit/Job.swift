@@ -39,9 +39,9 @@ func takeJob(from task: UnsafeMutablePointer<lk_task>) -> Job {
 /// Releases the Job in the payload at `task` (which must hold one) without running it.
 ///
 /// Not inlined, and the only way a payload's job is dropped. A job moved out of a local `lk_task` variable and
-/// discarded on the spot (`_ = takeJob(from: &task)`) can lose its release in an optimized build, the
-/// variable's type being a trivial C struct, which leaks the closure; behind a call the payload is opaque
-/// memory and the release stays. `ShutdownTests.closeReleasesQueuedTasksWithoutRunningThem` checks it in the
+/// discarded on the spot (`_ = takeJob(from: &task)`) can lose its release in an optimized build (seen with
+/// the TSan build; the variable's type is a trivial C struct, which seems to be what lets the optimizer drop
+/// it), leaking the closure. Behind a call the payload is opaque memory and the release stays. `ShutdownTests.closeReleasesQueuedTasksWithoutRunningThem` checks it in the
 /// optimized build of `make test-tsan`.
 @inline(never)
 func releaseJob(from task: UnsafeMutablePointer<lk_task>) {
