@@ -5,7 +5,7 @@
  * tail chunk written at tail_index; head == tail == NULL only before the first push. Drained chunks go to a
  * spare list of at most LK_CHUNKQ_SPARE_MAX so bursts do not malloc/free in steady state. The mutex orders
  * everything; the one atomic, `published_length`, lets is_empty and length answer without taking the lock
- * (the loop asks on every spin iteration, and taking the producers' lock there slowed them down).
+ * (the loop asks on every spin iteration, and so never contends with producers for their lock).
  */
 #include "lk_chunkq.h"
 

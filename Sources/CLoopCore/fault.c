@@ -24,8 +24,8 @@ static void update_mask(void) {
     uint32_t mask = 0;
     for (int i = 0; i < LK_FAULT_POINT_COUNT; i++)
         if (lk__faults[i].count != 0) mask |= 1u << i;
-    /* release: orders the point's state before the mask (the slow path re-reads it under the lock anyway). */
-    atomic_store_explicit(&lk__fault_armed, mask, memory_order_release);
+    /* relaxed: the hooks load it relaxed, and the slow path re-reads the point's state under the lock. */
+    atomic_store_explicit(&lk__fault_armed, mask, memory_order_relaxed);
 }
 
 static bool valid(lk_fault_point point) { return (unsigned)point < (unsigned)LK_FAULT_POINT_COUNT; }

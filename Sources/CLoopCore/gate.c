@@ -39,7 +39,7 @@
 
 struct lk_gate {
     /* 0 open, 1 closed. Stored by the closer (relaxed; ordered by barrier C); loaded by submitters
-     * (relaxed after barrier S) and by is_closed (acquire, pairs with nothing stronger: a hint). */
+     * (relaxed after barrier S). */
     _Atomic int closed;
 };
 
@@ -202,8 +202,4 @@ void lk_gate_close(lk_gate *g) {
         /* spin/gate.pml: NO_CLOSER_WAIT */
         while (atomic_load_explicit(&r->inside, memory_order_acquire) != 0) lk_thread_spin_pause();
     }
-}
-
-bool lk_gate_is_closed(lk_gate *g) {
-    return atomic_load_explicit(&g->closed, memory_order_acquire) != 0; /* acquire: a hint, see above */
 }

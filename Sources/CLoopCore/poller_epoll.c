@@ -72,11 +72,7 @@ static int epoll_remove(lk_poller *base, int fd) {
 
 /* One epoll_pwait2 / epoll_wait; -1 with errno on failure (EINTR included: lk_poller_wait retries it). */
 static int epoll_wait_ns(lk_epoll_poller *p, int n, int64_t timeout_ns) {
-    int e = lk__fault(LK_FAULT_EPOLL_WAIT);
-    if (e != 0) {
-        errno = e;
-        return -1;
-    }
+    if (lk__fault_errno(LK_FAULT_EPOLL_WAIT)) return -1;
     if (p->use_pwait2) {
         struct timespec ts = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
         int rc = epoll_pwait2(p->epfd, p->buf, n, timeout_ns < 0 ? NULL : &ts, NULL);

@@ -247,7 +247,7 @@ static bool arm_pending(lk_uring_poller *p) {
         e->queued = false;
     }
     /* Whatever could not be armed stays queued for the next wait. */
-    if (done > 0 && done < p->rearm_len)
+    if (done < p->rearm_len)
         memmove(p->rearm, &p->rearm[done], (p->rearm_len - done) * sizeof(int));
     p->rearm_len -= done;
     return complete;

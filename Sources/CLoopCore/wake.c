@@ -87,21 +87,11 @@ void lk_wake_state_store(lk_wake *w, lk_loop_state state) {
 
 /* write(2) and read(2) of the eventfd, through the fault-injection hooks (lk_fault.h). */
 static ssize_t fd_write(int fd, uint64_t value) {
-    int e = lk__fault(LK_FAULT_EVENTFD_WRITE);
-    if (e != 0) {
-        errno = e;
-        return -1;
-    }
-    return write(fd, &value, sizeof(value));
+    return lk__fault_errno(LK_FAULT_EVENTFD_WRITE) ? -1 : write(fd, &value, sizeof(value));
 }
 
 static ssize_t fd_read(int fd, uint64_t *value) {
-    int e = lk__fault(LK_FAULT_EVENTFD_READ);
-    if (e != 0) {
-        errno = e;
-        return -1;
-    }
-    return read(fd, value, sizeof(*value));
+    return lk__fault_errno(LK_FAULT_EVENTFD_READ) ? -1 : read(fd, value, sizeof(*value));
 }
 
 /* Write attempts that fail (EINTR aside) before the error is reported. */

@@ -40,7 +40,7 @@ extension EventLoopError: CustomStringConvertible {
         case .alreadyRegistered(let fd): return "fd \(fd) is already registered"
         case .notRegistered(let fd): return "fd \(fd) is not registered"
         case .invalidFileDescriptor(let fd): return "fd \(fd) is not an open file descriptor"
-        case .notPollable(let fd): return "fd \(fd) cannot be polled (regular file or directory)"
+        case .notPollable(let fd): return "fd \(fd) cannot be polled (regular file, directory or device without poll support)"
         case .backendUnavailable(let backend, let e):
             return "poll backend \(backend) is unavailable: \(String(cString: strerror(e))) (errno \(e))"
         case .outOfMemory: return "out of memory"

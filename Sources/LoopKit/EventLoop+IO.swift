@@ -26,15 +26,13 @@ public enum FDOwnership: Sendable, Equatable {
 
 final class FDRegistration {
     let fd: Int32
-    var events: IOEvents
     let ownership: FDOwnership
     let handler: (IOEvents) -> Void
     /// The poll epoch at registration: events from that poll or earlier are not for this registration.
     let epoch: UInt64
 
-    init(fd: Int32, events: IOEvents, ownership: FDOwnership, epoch: UInt64, handler: @escaping (IOEvents) -> Void) {
+    init(fd: Int32, ownership: FDOwnership, epoch: UInt64, handler: @escaping (IOEvents) -> Void) {
         self.fd = fd
-        self.events = events
         self.ownership = ownership
         self.epoch = epoch
         self.handler = handler
@@ -65,7 +63,7 @@ extension EventLoop {
         if index >= registrations.count {
             registrations.append(contentsOf: repeatElement(nil, count: Swift.max(index + 1, registrations.count * 2) - registrations.count))
         }
-        registrations[index] = FDRegistration(fd: fd, events: events, ownership: ownership, epoch: pollEpoch, handler: handler)
+        registrations[index] = FDRegistration(fd: fd, ownership: ownership, epoch: pollEpoch, handler: handler)
         registeredCount += 1
     }
 
@@ -75,11 +73,10 @@ extension EventLoop {
     ///   kernel refused the change; the previous interest stays in force).
     public func modify(fd: Int32, events: IOEvents) throws {
         preconditionInEventLoop("modify(fd:events:)")
-        guard let poller, Int(fd) >= 0, Int(fd) < registrations.count, let registration = registrations[Int(fd)] else {
+        guard let poller, Int(fd) >= 0, Int(fd) < registrations.count, registrations[Int(fd)] != nil else {
             throw EventLoopError.notRegistered(fd: fd)
         }
         try Self.check(lk_poller_modify(poller, fd, events.rawValue), fd: fd, operation: "modify")
-        registration.events = events
     }
 
     /// Stops watching `fd` (it is not closed, whatever its ownership). Safe from inside the fd's own

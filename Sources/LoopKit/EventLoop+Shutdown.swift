@@ -22,10 +22,10 @@ extension EventLoop {
     /// Graceful shutdown, awaiting termination instead of blocking a thread. See `shutdown()`.
     public func shutdown() async {
         let woken = requestTermination(close: false)
-        if inEventLoop { return }
-        if claimNeverRunLoop() { return }
+        guard mustWaitForTermination() else { return }
         if !woken {
-            // The wakeup failed (reported to the error handler): signal again until the loop has woken.
+            // The wakeup failed (reported to the error handler): signal again until the loop has woken. Only
+            // then: unlike the blocking wait's timed wait, this sleep would delay every shutdown.
             while !terminatedLatch.hasOpened {
                 resignalIfTerminating()
                 try? await Task.sleep(nanoseconds: UInt64(Self.terminationResignalInterval))
@@ -52,12 +52,15 @@ extension EventLoop {
     /// then: should the wakeup of a sleeping loop have failed (reported to the error handler), the loop would
     /// otherwise sleep on. A signal is deduplicated, so when the first one worked the others cost nothing.
     func waitForTermination() {
-        if inEventLoop { return }
-        if claimNeverRunLoop() { return }
+        guard mustWaitForTermination() else { return }
         while !terminatedLatch.wait(nanoseconds: Self.terminationResignalInterval) {
             resignalIfTerminating()
         }
     }
+
+    /// False on the loop thread (a loop cannot wait for itself), and when the caller has just finished a loop
+    /// that never ran itself (`claimNeverRunLoop()`).
+    private func mustWaitForTermination() -> Bool { !inEventLoop && !claimNeverRunLoop() }
 
     /// How often a thread waiting for termination signals the loop again (see `waitForTermination()`).
     static let terminationResignalInterval: Int64 = 100_000_000

@@ -17,7 +17,7 @@ extension EventLoop {
     ///   ended, and after `close()`; `.outOfMemory` if the queue could not grow. Nothing is queued then.
     public func submit(_ task: @escaping @Sendable () -> Void) throws {
         if inEventLoop {
-            guard !localWorkClosed && !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
+            try checkAcceptsLocalWork()
             localExternal.append(task)
             return
         }
@@ -34,7 +34,7 @@ extension EventLoop {
     /// - Throws: `EventLoopError.terminated`, `.outOfMemory`, as `submit(_:)`.
     public func submitInternal(_ task: @escaping @Sendable () -> Void) throws {
         if inEventLoop {
-            guard !localWorkClosed && !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
+            try checkAcceptsLocalWork()
             if canRunInline() {
                 inlineDepth += 1
                 defer { inlineDepth -= 1 }
@@ -55,7 +55,7 @@ extension EventLoop {
     /// - Throws: `EventLoopError.terminated`, `.outOfMemory`, as `submit(_:)`.
     public func queueMicrotask(_ task: @escaping @Sendable () -> Void) throws {
         if inEventLoop {
-            guard !localWorkClosed && !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
+            try checkAcceptsLocalWork()
             var payload = lk_task(job: task)
             if lk_ring_push(microtaskRing, &payload) < 0 {
                 releaseJob(from: &payload)
@@ -120,7 +120,8 @@ extension EventLoop {
         guard lk_gate_enter(gate, &failed) else {
             throw failed ? EventLoopError.outOfMemory : EventLoopError.terminated
         }
-        var payload = lk_task(job: job, timestamp: metricsEnabled ? lk_clock_now_ns() : 0)
+        // Queueing latency is measured for the task lanes only (drainMicrotasks records none).
+        var payload = lk_task(job: job, timestamp: metricsEnabled && lane != .microtask ? lk_clock_now_ns() : 0)
         let rc = push(&payload)
         lk_gate_exit()
         if rc < 0 {
@@ -137,6 +138,13 @@ extension EventLoop {
     }
 
     enum Lane { case external, `internal`, microtask }
+
+    /// Loop thread: throws `.terminated` once its own submissions would never run (the final drain is over,
+    /// or `close()` was requested).
+    @inline(__always)
+    func checkAcceptsLocalWork() throws {
+        guard !localWorkClosed && !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
+    }
 
     /// Reports a wakeup that failed (`rc` < 0: the eventfd write failed after its retries, see lk_wake.h) to
     /// the error handler. The work it announced stays queued, not withdrawn: it runs at the loop's next

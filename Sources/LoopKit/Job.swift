@@ -13,7 +13,6 @@ struct StoredJob {
     let run: Job
 }
 
-
 extension lk_task {
     /// Moves `job` into a task payload: the payload owns the closure's reference from here on.
     @inline(__always)
@@ -21,7 +20,9 @@ extension lk_task {
         self.init()
         withUnsafeMutableBytes(of: &self) { raw in
             // Rebound for the initialisation only: the memory stays an lk_task to the compiler.
-            raw.baseAddress!.withMemoryRebound(to: StoredJob.self, capacity: 1) { $0.initialize(to: StoredJob(run: job)) }
+            raw.baseAddress!.withMemoryRebound(to: StoredJob.self, capacity: 1) {
+                $0.initialize(to: StoredJob(run: job))
+            }
         }
         words.2 = UInt(bitPattern: Int(timestamp))
     }
@@ -41,8 +42,9 @@ func takeJob(from task: UnsafeMutablePointer<lk_task>) -> Job {
 /// Not inlined, and the only way a payload's job is dropped. A job moved out of a local `lk_task` variable and
 /// discarded on the spot (`_ = takeJob(from: &task)`) can lose its release in an optimized build (seen with
 /// the TSan build; the variable's type is a trivial C struct, which seems to be what lets the optimizer drop
-/// it), leaking the closure. Behind a call the payload is opaque memory and the release stays. `ShutdownTests.closeReleasesQueuedTasksWithoutRunningThem` checks it in the
-/// optimized build of `make test-tsan`.
+/// it), leaking the closure. Behind a call the payload is opaque memory and the release stays.
+/// `ShutdownTests.closeReleasesQueuedTasksWithoutRunningThem` checks it in the optimized build of
+/// `make test-tsan`.
 @inline(never)
 func releaseJob(from task: UnsafeMutablePointer<lk_task>) {
     let job = takeJob(from: task)

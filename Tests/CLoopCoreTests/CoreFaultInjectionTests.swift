@@ -327,30 +327,32 @@ final class CoreFaultInjectionTests {
     func gateRetriesATransientMembarrierFailure() throws {
         var g: OpaquePointer?
         try #require(lk_gate_create(&g) == 0)
-        defer { lk_gate_destroy(g) }
         let gate = SharedHandle(g!)
         let inside = Atomic<Bool>(false), release = Atomic<Bool>(false)
-        let published = Atomic<Int>(0), closed = Atomic<Bool>(false)
+        let published = Atomic<Int>(0), seenAtClose = Atomic<Int>(-1), closed = Atomic<Bool>(false)
+        // A closer still spinning when the test gives up must not find the gate freed under it.
+        defer { if closed.load(ordering: .acquiring) { lk_gate_destroy(g) } }
         let before = lk_fault_injected(LK_FAULT_MEMBARRIER)
         lk_fault_arm(LK_FAULT_MEMBARRIER, ENOMEM, 0, 3)
-        runOnThreads(2) { index in
-            if index == 0 {
-                precondition(lk_gate_enter(gate.pointer, nil))
-                inside.store(true, ordering: .releasing)
-                _ = waitUntil { release.load(ordering: .acquiring) }
-                published.store(1, ordering: .relaxed)
-                lk_gate_exit()
-            } else {
-                _ = waitUntil { inside.load(ordering: .acquiring) }
-                release.store(true, ordering: .releasing)
-                lk_gate_close(gate.pointer)
-                let seen = published.load(ordering: .relaxed)
-                #expect(seen == 1, "close returned after the submitter published")
-                closed.store(true, ordering: .releasing)
-            }
+        startDetachedThread { // the closer: detached, so that a close that never returns fails the test
+            _ = waitUntil { inside.load(ordering: .acquiring) }
+            release.store(true, ordering: .releasing)
+            lk_gate_close(gate.pointer)
+            seenAtClose.store(published.load(ordering: .relaxed), ordering: .relaxed)
+            closed.store(true, ordering: .releasing)
         }
-        let didClose = closed.load(ordering: .acquiring)
-        #expect(didClose)
+        runOnThreads(1) { _ in // the submitter
+            precondition(lk_gate_enter(gate.pointer, nil))
+            inside.store(true, ordering: .releasing)
+            let released = waitUntil { release.load(ordering: .acquiring) }
+            #expect(released, "the closer started")
+            published.store(1, ordering: .relaxed)
+            lk_gate_exit()
+        }
+        let didClose = waitUntil(seconds: 10) { closed.load(ordering: .acquiring) }
+        #expect(didClose, "the gate closed")
+        let seen = seenAtClose.load(ordering: .relaxed)
+        #expect(seen == 1, "close returned after the submitter published")
         #expect(lk_fault_injected(LK_FAULT_MEMBARRIER) == before + 3)
         #expect(!lk_gate_enter(g, nil), "a closed gate admits nobody")
     }

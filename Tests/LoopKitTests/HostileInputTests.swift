@@ -687,12 +687,6 @@ final class RunLedger: @unchecked Sendable {
     var total: Int { (0..<count).reduce(0) { $0 + runs($1) } }
 }
 
-/// Wakes the loop and waits until a full tick has started after the call.
-private func nudge(_ loop: EventLoop) async throws {
-    try await loop.perform {}
-    try await loop.perform {}
-}
-
 /// `perform` for a synchronous test: submits and waits for the result.
 private func performBlocking<T: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> T) throws -> T? {
     let result = Locked<T?>(nil)

@@ -72,3 +72,9 @@ func holdLoop(_ loop: EventLoop) throws -> @Sendable () -> Void {
     precondition(waitUntil { holding.load(ordering: .acquiring) }, "the loop never ran the holding task")
     return { hold.store(false, ordering: .releasing) }
 }
+
+/// Wakes the loop and waits until a full tick has started after the call.
+func nudge(_ loop: EventLoop) async throws {
+    try await loop.perform {}
+    try await loop.perform {}
+}

@@ -14,12 +14,6 @@ import TestSupport
         return (try startedLoop(configuration), clock)
     }
 
-    /// Wakes the loop and waits until a full tick has started after the call.
-    func nudge(_ loop: EventLoop) async throws {
-        try await loop.perform {}
-        try await loop.perform {}
-    }
-
     @Test func firesOnceItsDeadlineHasPassed() async throws {
         let (loop, clock) = try manualLoop()
         let fired = Counter()

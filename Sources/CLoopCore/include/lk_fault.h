@@ -1,8 +1,9 @@
 /*
  * lk_fault.h — tests only: fault injection at the system calls and allocations of the core.
  *
- * Every kernel call and allocation the core makes on a path that carries work (the wake eventfd, the
- * pollers, the queues' node memory) passes through a hook (fault_hook.h). A test arms a point; its next
+ * The kernel calls and allocations on the paths that carry work (the wake eventfd, the pollers' system
+ * calls, memory for queued work, the gate's membarrier) pass through a hook (fault_hook.h); the pollers'
+ * own tables and the gate's per-thread records are not hooked. A test arms a point; its next
  * calls then fail with the armed error without reaching the kernel or the allocator, and the test checks
  * that the core retries or reports a documented error and loses nothing (docs/reliability.md, "faults").
  *

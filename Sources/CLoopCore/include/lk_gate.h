@@ -10,7 +10,7 @@
  * costs a seq_cst fence. Closing is rare (once per loop), submitting is the hot path.
  *
  * Threading: enter/exit from any thread, strictly paired, not nested on one thread; close from one thread
- * (the loop) at a time; is_closed from any thread.
+ * (the loop) at a time.
  */
 #ifndef LK_GATE_H
 #define LK_GATE_H
@@ -38,7 +38,6 @@ void lk_gate_exit(void);
  * membarrier failure is retried; a permanent one (the kernel or a seccomp filter refusing the registered
  * command) aborts the process with a message, since no other barrier can stand in for it safely. */
 void lk_gate_close(lk_gate *g);
-bool lk_gate_is_closed(lk_gate *g);
 
 /* True when the cheap path (membarrier) is in use; false when enter pays a fence. */
 bool lk_gate_uses_membarrier(void);
