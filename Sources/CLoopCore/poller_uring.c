@@ -53,8 +53,7 @@ typedef struct lk_uring_poller {
     uring_fd *fds;  /* indexed by fd, grown geometrically */
     size_t fds_len;
     int *rearm;     /* fds to (re-)arm at the next wait */
-    size_t rearm_len, rearm_cap;
-    size_t registered; /* fds registered now */
+    size_t rearm_len;  /* rearm[] has room for fds_len entries */
     bool wake_armed;
     int probe_fd;   /* an empty epoll set for check_device, created on first use; -1 until then */
 } lk_uring_poller;
@@ -104,10 +103,18 @@ static struct io_uring_sqe *get_sqe(lk_uring_poller *p) {
     return sqe;
 }
 
+/*
+ * Grows the fd table to cover fd, and rearm[] with it: an fd is queued at most once (its `queued` flag), so
+ * rearm[] never holds more than fds_len entries, queue_rearm never needs memory, and a completion can always
+ * re-arm its fd.
+ */
 static int grow_table(lk_uring_poller *p, int fd) {
     if ((size_t)fd < p->fds_len) return 0;
     size_t len = p->fds_len ? p->fds_len : 64;
     while (len <= (size_t)fd) len *= 2;
+    int *r = realloc(p->rearm, len * sizeof(*r));
+    if (r == NULL) return -ENOMEM;
+    p->rearm = r;
     uring_fd *t = realloc(p->fds, len * sizeof(*t));
     if (t == NULL) return -ENOMEM;
     memset(&t[p->fds_len], 0, (len - p->fds_len) * sizeof(*t));
@@ -116,26 +123,10 @@ static int grow_table(lk_uring_poller *p, int fd) {
     return 0;
 }
 
-/*
- * Makes room in rearm[] for `needed` entries. uring_add reserves room for every registered fd on top of the
- * entries already queued (stale ones of removed fds included), and only registered fds are ever queued, each
- * at most once: so queue_rearm never needs memory, and a completion can always re-arm its fd.
- */
-static int reserve_rearm(lk_uring_poller *p, size_t needed) {
-    if (needed <= p->rearm_cap) return 0;
-    size_t cap = p->rearm_cap ? p->rearm_cap : 64;
-    while (cap < needed) cap *= 2;
-    int *r = realloc(p->rearm, cap * sizeof(*r));
-    if (r == NULL) return -ENOMEM;
-    p->rearm = r;
-    p->rearm_cap = cap;
-    return 0;
-}
-
 static void queue_rearm(lk_uring_poller *p, int fd) {
     uring_fd *e = &p->fds[fd];
     if (e->queued) return;
-    p->rearm[p->rearm_len++] = fd; /* room reserved by uring_add */
+    p->rearm[p->rearm_len++] = fd; /* room: see grow_table */
     e->queued = true;
 }
 
@@ -186,12 +177,9 @@ static int uring_add(lk_poller *base, int fd, uint32_t events) {
     if (rc != 0) return rc;
     uring_fd *e = &p->fds[fd];
     if (e->registered) return -EEXIST;
-    rc = reserve_rearm(p, p->rearm_len + p->registered + 1);
-    if (rc != 0) return rc;
     queue_rearm(p, fd);
     e->registered = true;
     e->events = events;
-    p->registered++;
     return 0;
 }
 
@@ -211,7 +199,6 @@ static int uring_remove(lk_poller *base, int fd) {
     int rc = cancel_current(p, fd);
     if (rc != 0) return rc;
     p->fds[fd].registered = false;
-    p->registered--;
     return 0;
 }
 
@@ -280,7 +267,7 @@ static bool complete(lk_uring_poller *p, const struct io_uring_cqe *cqe, lk_poll
     uring_fd *e = &p->fds[fd];
     if (!e->registered || e->gen != gen || !e->armed) return false; /* stale: modified or removed */
     e->armed = false;
-    queue_rearm(p, fd); /* level-triggered: watch again from the next wait (room reserved by uring_add) */
+    queue_rearm(p, fd); /* level-triggered: watch again from the next wait (room: see grow_table) */
     if (cqe->res == -ECANCELED) return false;
     ev->fd = fd;
     ev->events = cqe->res < 0 ? LK_POLL_ERROR : from_poll_mask((unsigned)cqe->res);
