@@ -7,7 +7,7 @@ CC ?= cc
         bench-expanded bench-verify bench-binary perf clean
 
 help:
-	@echo "make test         all tests (installs liburing-dev and pkg-config when missing)"
+	@echo "make test         all tests (every target installs the packages it needs when missing)"
 	@echo "make test-tsan    the same tests under ThreadSanitizer (optimized build)"
 	@echo "make test-asan    the tests under AddressSanitizer (Swift and C) + UBSan (the C core)"
 	@echo "make lint         atomics rules of the C core, and a -Wall -Wextra -Werror build"
@@ -19,16 +19,16 @@ help:
 	@echo "make bench-micro  C-level core + Wakeup + BatchBudget      make bench-verify  re-check latest report"
 	@echo "make bench-binary static loopbench for another machine     make perf WORKLOAD=.. ENTRANT=..  profile"
 
-# System packages the build needs. apt-get only runs when something is missing.
+# System packages, installed when missing by scripts/require.sh: the one place that runs apt-get (as root
+# or through sudo, after saying what it installs). A package that cannot be installed stops the target with
+# one line naming it and the command to install it by hand. Every target that needs a package depends on
+# one of these (or calls the script itself, as verify.sh does for spin).
+require = @bash scripts/require.sh $(1)
+CORE_PACKAGES := pkg-config liburing-dev
+BENCH_PACKAGES := $(CORE_PACKAGES) libuv1-dev python3
+
 deps:
-	@missing=""; \
-	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
-	pkg-config --exists liburing 2>/dev/null || missing="$$missing liburing-dev"; \
-	if [ -n "$$missing" ]; then \
-	  echo "make: installing$$missing"; \
-	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	$(call require,$(CORE_PACKAGES))
 
 # Fault-injection suites arm process-global hooks, so they run in a second, serial invocation of their own.
 FAULT_SUITES := FaultInjection
@@ -58,7 +58,7 @@ test-asan: deps
 	$(FAULT_RUN) UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" LSAN_OPTIONS="suppressions=$(CURDIR)/scripts/lsan.supp" \
 	  $(SWIFT) test --skip-build $(ASAN_FLAGS) --scratch-path .build-asan --filter $(FAULT_SUITES) --no-parallel
 
-lint:
+lint: deps
 	bash scripts/lint.sh
 
 # Model checking (Debian package spin): every model must pass, and every mutant (a fence or check removed)
@@ -81,15 +81,8 @@ BENCH_STAMP = $(shell date -u +%Y%m%dT%H%M%SZ)-$(shell git rev-parse --short HEA
 BENCH_ENV = LOOPBENCH_TOOLCHAIN="$$($(SWIFT) --version 2>&1 | head -1)" \
             LOOPBENCH_COMMIT="$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty)"
 
-bench-deps: deps
-	@missing=""; \
-	pkg-config --exists libuv 2>/dev/null || missing="$$missing libuv1-dev"; \
-	command -v python3 >/dev/null 2>&1 || missing="$$missing python3"; \
-	if [ -n "$$missing" ]; then \
-	  echo "make: installing$$missing"; \
-	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
-	fi
+bench-deps:
+	$(call require,$(BENCH_PACKAGES))
 
 bench-build: bench-deps
 	cd bench && $(SWIFT) build -c release --product loopbench
@@ -116,6 +109,7 @@ bench-expanded: bench-build
 	$(call run-suite,expanded,--producers 1,2,4,8,16,32)
 
 bench-verify:
+	$(call require,python3)
 	python3 bench/verify.py bench/results/latest
 
 # A release loopbench with the Swift runtime, liburing and libuv linked in statically: copy bench/dist/ to
@@ -151,8 +145,7 @@ bench-binary: bench-deps
 WORKLOAD ?= PingPong
 ENTRANT ?= LoopKit lock-free/epoll/spin
 perf: bench-build
-	@command -v perf >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq linux-perf >/dev/null; }
-	@command -v strace >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq strace >/dev/null; }
+	$(call require,linux-perf strace)
 	@mkdir -p bench/perf
 	perf record -e cpu-clock -F 4999 -g -o bench/perf/perf.data -- \
 	  $(BENCH_BIN) --suite full --runs 1 --workloads $(WORKLOAD) --entrants "$(ENTRANT)" --out bench/perf/run >/dev/null

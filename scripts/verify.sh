@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=.build-verify
-CC=${CC:-cc}
+CC=${CC:-$(command -v cc || command -v clang || echo cc)}
 PAN_CFLAGS="-O2 -w -DMEMLIM=1024"
 TRAIL_LINES=25
 
@@ -78,11 +78,7 @@ if [ "${1:-}" = --one ]; then
 fi
 
 # ---- spin itself
-if ! command -v spin >/dev/null 2>&1; then
-    echo "verify: installing spin"
-    if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq spin >/dev/null
-fi
+bash scripts/require.sh spin
 command -v "$CC" >/dev/null 2>&1 || { echo "verify: no C compiler ($CC)" >&2; exit 1; }
 
 # ---- the checks: model config config-defs variant expected (each for both properties). config names the
