@@ -10,9 +10,8 @@
  * the submitter's `inside = 1` is visible to the closer's scan (it waits for the exit, whose release
  * publishes the task), or the closer's `closed = 1` is visible to the submitter's check (it rejects).
  * Both invisible needs each side's store to pass its own later load: barriers S and C forbid that.
- * With membarrier: S is only a compiler barrier and C is membarrier(PRIVATE_EXPEDITED), which runs a full
- * barrier on every CPU running one of our threads (and a thread not running has passed through a context
- * switch, itself a full barrier). Without it: S and C are seq_cst fences.
+ * S is barrier_impl.h's light barrier and C its heavy one: with membarrier, a compiler barrier and
+ * membarrier(PRIVATE_EXPEDITED); without, two seq_cst fences.
  *
  * Records: one per thread that has ever entered a gate, created on first use, linked into a global
  * append-only list (so the closer can scan it without a lock) and recycled when their thread exits
@@ -24,16 +23,10 @@
 #include "lk_gate.h"
 
 #include <errno.h>
-#include <linux/membarrier.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "fault_hook.h"
+#include "barrier_impl.h"
 #include "lk_atomic.h"
 #include "lk_thread.h"
 
@@ -60,10 +53,6 @@ struct lk_gate_record {
  * with acquire by scanners and by threads looking for a free record. */
 static _Atomic(lk_gate_record *) lk__gate_records = NULL;
 
-/* -1 unknown, 0 fences, 1 membarrier. Decided once in lk_gate_create under `lk__gate_once`, before any
- * gate exists, so every thread that reaches a gate reads the final value (relaxed, published by the
- * pthread_once and by however the gate pointer was handed over). */
-static _Atomic int lk__gate_mode = -1;
 static pthread_once_t lk__gate_once = PTHREAD_ONCE_INIT;
 static pthread_key_t lk__gate_key;
 
@@ -77,20 +66,13 @@ static void release_record(void *rec) {
     atomic_store_explicit(&r->owned, 0, memory_order_release); /* release: pairs with the next owner's acquire */
 }
 
-static void gate_setup(void) {
-    int mode = 0;
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) mode = 1;
-    pthread_key_create(&lk__gate_key, release_record);
-    atomic_store_explicit(&lk__gate_mode, mode, memory_order_release); /* release: see the declaration */
-}
+static void gate_setup(void) { pthread_key_create(&lk__gate_key, release_record); }
 
-bool lk_gate_uses_membarrier(void) {
-    pthread_once(&lk__gate_once, gate_setup);
-    return atomic_load_explicit(&lk__gate_mode, memory_order_acquire) == 1; /* acquire: pairs with setup */
-}
+bool lk_gate_uses_membarrier(void) { return lk__barrier_is_asymmetric(); }
 
 int lk_gate_create(lk_gate **out) {
     pthread_once(&lk__gate_once, gate_setup);
+    lk__barrier_is_asymmetric(); /* decides the barrier mode before any thread can enter this gate */
     lk_gate *g = malloc(sizeof(*g));
     if (g == NULL) return -ENOMEM;
     atomic_init(&g->closed, 0);
@@ -138,11 +120,7 @@ bool lk_gate_enter(lk_gate *g, bool *failed) {
         return false;
     }
     atomic_store_explicit(&r->inside, 1, memory_order_relaxed); /* ordered by barrier S */
-    /* Barrier S (spin/gate.pml: NO_BARRIER_S). relaxed mode read: see lk__gate_mode's declaration. */
-    if (atomic_load_explicit(&lk__gate_mode, memory_order_relaxed) == 1)
-        atomic_signal_fence(memory_order_seq_cst); /* compiler only: membarrier supplies the CPU barrier */
-    else
-        atomic_thread_fence(memory_order_seq_cst); /* StoreLoad: pairs with barrier C */
+    lk__barrier_light(); /* Barrier S (spin/gate.pml: NO_BARRIER_S): pairs with barrier C */
     if (atomic_load_explicit(&g->closed, memory_order_relaxed) != 0) { /* ordered by barrier S */
         atomic_store_explicit(&r->inside, 0, memory_order_relaxed);     /* nothing was published */
         return false;
@@ -155,46 +133,12 @@ void lk_gate_exit(void) {
     atomic_store_explicit(&lk__gate_self->inside, 0, memory_order_release);
 }
 
-/*
- * Barrier C in membarrier mode: a full barrier on every CPU running one of our threads. The submitters' own
- * barrier S is only a compiler barrier then, so nothing the closer does on its own CPU can replace this call
- * (spin/gate.pml, NO_BARRIER_S: an accepted task is lost). Transient failures (EINTR, EAGAIN, and ENOMEM
- * for the kernel's cpumask) are retried with a growing sleep, for about two seconds in all. Any other
- * failure, or a transient one that persists, means the kernel (or a seccomp filter installed since) no
- * longer performs the command that registration accepted; the gate can then not close safely, and the
- * process stops with a message instead of losing work silently.
- */
-#define LK_GATE_BARRIER_ATTEMPTS 32
-
-static void process_wide_barrier(void) {
-    for (int attempt = 0;; attempt++) {
-        int e = lk__fault(LK_FAULT_MEMBARRIER);
-        if (e == 0) {
-            if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
-            e = errno;
-        }
-        if ((e == EINTR || e == EAGAIN || e == ENOMEM) && attempt < LK_GATE_BARRIER_ATTEMPTS) {
-            /* 1 us, doubling up to 128 ms: ~2 s over all attempts. */
-            long ns = 1000L << (attempt < 17 ? attempt : 17);
-            struct timespec pause = {.tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L};
-            nanosleep(&pause, NULL);
-            continue;
-        }
-        fprintf(stderr,
-                "LoopKit: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration succeeded: %s "
-                "(errno %d). The admission gate cannot close without risking an accepted task.\n",
-                strerror(e), e);
-        abort();
-    }
-}
-
 void lk_gate_close(lk_gate *g) {
     atomic_store_explicit(&g->closed, 1, memory_order_relaxed); /* ordered by barrier C */
-    /* Barrier C (spin/gate.pml: NO_BARRIER_C). relaxed mode read: see lk__gate_mode's declaration. */
-    if (atomic_load_explicit(&lk__gate_mode, memory_order_relaxed) == 1)
-        process_wide_barrier();
-    else
-        atomic_thread_fence(memory_order_seq_cst); /* StoreLoad: pairs with barrier S (fence mode) */
+    /* Barrier C (spin/gate.pml: NO_BARRIER_C): pairs with barrier S. In membarrier mode the submitters'
+     * barrier S is a compiler barrier only, so no fence of the closer's own could replace this call
+     * (spin/gate.pml, NO_BARRIER_S: an accepted task is lost); lk__barrier_heavy never falls back. */
+    lk__barrier_heavy();
     /* acquire: pairs with the release that published each record. */
     for (lk_gate_record *r = atomic_load_explicit(&lk__gate_records, memory_order_acquire); r != NULL;
          r = atomic_load_explicit(&r->next, memory_order_acquire)) {
