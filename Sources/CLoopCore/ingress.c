@@ -1,62 +1,78 @@
 /*
- * ingress.c — dispatch from the lk_ingress interface to lk_mpsc or lk_chunkq. A switch on a field that
- * never changes, so the branch predictor makes it free next to the queue operation itself.
+ * ingress.c — the kind table and the dispatch of lk_ingress_* calls to a kind's ops (ingress_impl.h),
+ * plus the one thing every kind shares: notifying the loop after a push that needs it.
  */
-#include "lk_ingress.h"
+#include "ingress_impl.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-#include "lk_chunkq.h"
-#include "lk_mpsc.h"
-
-struct lk_ingress {
-    lk_ingress_kind kind;
-    union {
-        lk_mpsc *mpsc;
-        lk_chunkq *chunked;
-    } q;
+static const lk_ingress_ops *const lk__ingress_kinds[LK_INGRESS_KIND_COUNT] = {
+    [LK_INGRESS_LOCK_FREE] = &lk__ingress_mpsc_ops,
+    [LK_INGRESS_CHUNKED] = &lk__ingress_chunked_ops,
+    [LK_INGRESS_PER_PRODUCER] = &lk__ingress_pp_ops,
 };
 
-int lk_ingress_create(lk_ingress **out, lk_ingress_kind kind) {
-    if (kind != LK_INGRESS_LOCK_FREE && kind != LK_INGRESS_CHUNKED) return -EINVAL;
-    lk_ingress *g = calloc(1, sizeof(*g));
-    if (g == NULL) return -ENOMEM;
-    g->kind = kind;
-    int rc = kind == LK_INGRESS_LOCK_FREE ? lk_mpsc_create(&g->q.mpsc) : lk_chunkq_create(&g->q.chunked);
-    if (rc != 0) {
-        free(g);
-        return rc;
-    }
-    *out = g;
+const char *lk_ingress_kind_name(lk_ingress_kind kind) {
+    return (unsigned)kind < LK_INGRESS_KIND_COUNT ? lk__ingress_kinds[kind]->name : NULL;
+}
+
+int lk_ingress_create(lk_ingress **out, lk_ingress_kind kind, lk_wake *wake) {
+    if ((unsigned)kind >= LK_INGRESS_KIND_COUNT) return -EINVAL;
+    const lk_ingress_ops *ops = lk__ingress_kinds[kind];
+    lk_ingress *q = NULL;
+    int rc = ops->create(&q);
+    if (rc != 0) return rc;
+    q->ops = ops;
+    q->kind = kind;
+    q->wake = wake;
+    *out = q;
     return 0;
 }
 
-void lk_ingress_destroy(lk_ingress *g) {
-    if (g == NULL) return;
-    if (g->kind == LK_INGRESS_LOCK_FREE)
-        lk_mpsc_destroy(g->q.mpsc);
-    else
-        lk_chunkq_destroy(g->q.chunked);
-    free(g);
+void lk_ingress_destroy(lk_ingress *q) {
+    if (q != NULL) q->ops->destroy(q);
 }
 
-lk_ingress_kind lk_ingress_get_kind(const lk_ingress *g) { return g->kind; }
+lk_ingress_kind lk_ingress_get_kind(const lk_ingress *q) { return q->kind; }
 
-int lk_ingress_push(lk_ingress *g, const lk_task *task) {
-    return g->kind == LK_INGRESS_LOCK_FREE ? lk_mpsc_push(g->q.mpsc, task) : lk_chunkq_push(g->q.chunked, task);
+int lk__ingress_after_push(lk_ingress *q, int rc, int *wake_rc) {
+    int w = 0;
+    if (rc == 1) {
+        if (q->wake != NULL) w = lk_wake_notify(q->wake);
+        rc = 0;
+    }
+    if (wake_rc != NULL) *wake_rc = w;
+    return rc;
 }
 
-lk_pop_status lk_ingress_pop(lk_ingress *g, lk_task *out) {
-    return g->kind == LK_INGRESS_LOCK_FREE ? lk_mpsc_pop(g->q.mpsc, out) : lk_chunkq_pop(g->q.chunked, out);
+int lk_ingress_push(lk_ingress *q, const lk_task *task, int *wake_rc) {
+    return lk__ingress_after_push(q, q->ops->push(q, task), wake_rc);
 }
 
-size_t lk_ingress_pop_batch(lk_ingress *g, lk_task *out, size_t max, bool *busy) {
-    if (g->kind == LK_INGRESS_LOCK_FREE) return lk_mpsc_pop_batch(g->q.mpsc, out, max, busy);
-    if (busy != NULL) *busy = false;
-    return lk_chunkq_pop_batch(g->q.chunked, out, max);
+size_t lk_ingress_pop_batch(lk_ingress *q, lk_task *out, size_t max, bool *busy) {
+    bool b = false;
+    size_t n = q->ops->pop_batch(q, out, max, &b);
+    if (busy != NULL) *busy = b;
+    return n;
 }
 
-bool lk_ingress_is_empty(lk_ingress *g) {
-    return g->kind == LK_INGRESS_LOCK_FREE ? lk_mpsc_is_empty(g->q.mpsc) : lk_chunkq_is_empty(g->q.chunked);
+lk_pop_status lk_ingress_pop(lk_ingress *q, lk_task *out) {
+    bool busy = false;
+    if (q->ops->pop_batch(q, out, 1, &busy) == 1) return LK_POP_OK;
+    return busy ? LK_POP_BUSY : LK_POP_EMPTY;
+}
+
+bool lk_ingress_is_empty(lk_ingress *q) { return q->ops->is_empty(q); }
+
+void lk_ingress_prepare_park(lk_ingress *q) {
+    if (q->ops->prepare_park != NULL) q->ops->prepare_park(q);
+}
+
+void lk_ingress_finish_park(lk_ingress *q) {
+    if (q->ops->finish_park != NULL) q->ops->finish_park(q);
+}
+
+size_t lk_ingress_producer_count(lk_ingress *q) {
+    return q->ops->producer_count != NULL ? q->ops->producer_count(q) : 0;
 }

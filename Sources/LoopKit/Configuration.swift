@@ -34,11 +34,32 @@ public enum PollBackend: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// The queue that carries tasks submitted from other threads.
-public enum IngressKind: Sendable, Equatable {
-    /// Vyukov's lock-free MPSC queue: one atomic exchange per submit.
+public enum IngressKind: Sendable, Equatable, CaseIterable, CustomStringConvertible {
+    /// A single-producer queue per submitting thread, registered on its first submit: a submit copies the
+    /// task and publishes it with one store and a fence on lines no other thread writes. The loop drains
+    /// the queues that have work round robin; queues of threads that exit are drained, then reclaimed.
+    case perProducer
+    /// Vyukov's lock-free MPSC queue: one atomic exchange of a shared tail per submit.
     case lockFree
     /// A mutex-guarded queue of fixed-size chunks.
     case chunked
+
+    /// "per-producer", "lock-free" or "chunked".
+    public var description: String {
+        switch self {
+        case .perProducer: return "per-producer"
+        case .lockFree: return "lock-free"
+        case .chunked: return "chunked"
+        }
+    }
+
+    var cValue: lk_ingress_kind {
+        switch self {
+        case .perProducer: return LK_INGRESS_PER_PRODUCER
+        case .lockFree: return LK_INGRESS_LOCK_FREE
+        case .chunked: return LK_INGRESS_CHUNKED
+        }
+    }
 }
 
 /// What an idle loop does before it blocks in the poller.

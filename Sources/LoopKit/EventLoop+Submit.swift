@@ -4,7 +4,7 @@ import Synchronization
 extension EventLoop {
     /// Queues `task` on the external lane. Any thread.
     ///
-    /// From another thread the task goes through the lock-free (or chunked) ingress and, if the loop is
+    /// From another thread the task goes through the configured ingress (`IngressKind`) and, if the loop is
     /// asleep, one eventfd write wakes it. From the loop thread itself it goes to a local queue: no
     /// atomics, no wakeup. Tasks run in submission order per submitting thread. An error the task throws
     /// goes to `Configuration.errorHandler`.
@@ -21,8 +21,9 @@ extension EventLoop {
             localExternal.append(task)
             return
         }
-        try admit(task, lane: .external) { lk_ingress_push(ingress, $0) }
-        reportWakeFailure(lk_wake_notify(wake))
+        var wakeResult: Int32 = 0
+        try admit(task, lane: .external) { lk_ingress_push(ingress, $0, &wakeResult) }
+        reportWakeFailure(wakeResult)
     }
 
     /// Queues `task` on the internal (priority) lane, drained before external tasks every tick. Any thread.

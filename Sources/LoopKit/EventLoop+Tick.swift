@@ -163,7 +163,7 @@ extension EventLoop {
 
     /// True when any lane has a task queued (or a push in flight): then the loop must not block.
     func hasPendingWork() -> Bool {
-        !localExternal.isEmpty || !localInternal.isEmpty || !lk_ingress_is_empty(ingress)
+        !lk_ingress_is_empty(ingress) || !localExternal.isEmpty || !localInternal.isEmpty
             || !lk_mpsc_is_empty(internalIngress) || !lk_ring_is_empty(microtaskRing)
     }
 
@@ -211,9 +211,16 @@ extension EventLoop {
     /// announce SLEEPING (with a fence), re-check every lane, and only then block.
     func park() {
         if metricsEnabled { publishMetrics() } // a sleeping loop's metrics must be current
-        guard lk_wake_prepare_park(wake) else { return } // the state moved on (terminating)
+        // The ingress may give up the producer queues it holds (lk_ingress.h); the wake handshake's fence
+        // orders that before the re-check. finish_park pairs with it on every path.
+        lk_ingress_prepare_park(ingress)
+        guard lk_wake_prepare_park(wake) else { // the state moved on (terminating)
+            lk_ingress_finish_park(ingress)
+            return
+        }
         if hasPendingWork() {
             lk_wake_finish_park(wake)
+            lk_ingress_finish_park(ingress)
             return
         }
         let timeout: Int64 = timerState.withLock { state in
@@ -224,6 +231,7 @@ extension EventLoop {
         var woken = false
         let n = waitForIO(timeoutNanoseconds: timeout, woken: &woken)
         lk_wake_finish_park(wake)
+        lk_ingress_finish_park(ingress)
         adaptSpin(slept: lk_clock_now_ns() - before, woken: woken || n > 0)
         if n > 0 { dispatchIO(count: n) }
     }

@@ -115,7 +115,7 @@ public final class EventLoop: @unchecked Sendable {
         var rc = lk_wake_create(&w)
         guard rc == 0 else { throw Self.error(rc, "eventfd") }
         rc = lk_gate_create(&g)
-        if rc == 0 { rc = lk_ingress_create(&q, configuration.ingress == .lockFree ? LK_INGRESS_LOCK_FREE : LK_INGRESS_CHUNKED) }
+        if rc == 0 { rc = lk_ingress_create(&q, configuration.ingress.cValue, w) }
         if rc == 0 { rc = lk_mpsc_create(&i) }
         if rc == 0 { rc = lk_ring_create(&r) }
         guard rc == 0 else {
@@ -282,12 +282,8 @@ struct TimerState {
 }
 
 extension lk_task {
-    /// The internal lane's end-of-snapshot marker (word 3 set; jobs leave it 0).
-    static var marker: lk_task {
-        var t = lk_task()
-        t.words.3 = 1
-        return t
-    }
+    /// The internal lane's end-of-snapshot marker: a null function word, which no job has.
+    static var marker: lk_task { lk_task(words: (0, 1, 0)) }
 
-    var isMarker: Bool { words.3 == 1 }
+    var isMarker: Bool { words.0 == 0 && words.1 == 1 }
 }

@@ -1,6 +1,6 @@
 // Shared helpers for the queue tests (RingTests, MPSCTests, ChunkedQueueTests, IngressTests).
 //
-// Tasks carry (producer id, sequence) in words.0 / words.1, plus two check words derived from them so that a
+// Tasks carry (producer id, sequence) in words.0 / words.1, plus a check word derived from them so that a
 // torn or mixed-up copy is detected, not just a reordering.
 
 import CLoopCore
@@ -16,23 +16,23 @@ let queueTestTimeoutSeconds: Double = 30
 
 private let taskCheckSalt: UInt = 0x9E37_79B9_7F4A_7C15 & UInt(truncatingIfNeeded: UInt64.max)
 
-/// A task for (producer, sequence), with check words in words.2 / words.3.
+/// A task for (producer, sequence), with a check word in words.2.
 func makeTask(producer: Int, sequence: Int) -> lk_task {
     let p = UInt(bitPattern: producer)
     let s = UInt(bitPattern: sequence)
-    return lk_task(words: (p, s, ~p ^ s, s &* taskCheckSalt &+ p))
+    return lk_task(words: (p, s, (s &* taskCheckSalt &+ p) ^ ~p))
 }
 
 /// A task whose identity is only a sequence number (producer 0).
 func makeTask(_ sequence: Int) -> lk_task { makeTask(producer: 0, sequence: sequence) }
 
 /// The zeroed task used to pre-fill output buffers.
-let blankTask = lk_task(words: (0, 0, 0, 0))
+let blankTask = lk_task(words: (0, 0, 0))
 
 /// (producer, sequence) of a task, or nil when its check words do not match (a torn or corrupted copy).
 func readTask(_ task: lk_task) -> (producer: Int, sequence: Int)? {
-    let (p, s, c1, c2) = task.words
-    guard c1 == ~p ^ s, c2 == s &* taskCheckSalt &+ p else { return nil }
+    let (p, s, check) = task.words
+    guard check == (s &* taskCheckSalt &+ p) ^ ~p else { return nil }
     return (Int(bitPattern: p), Int(bitPattern: s))
 }
 

@@ -5,6 +5,7 @@
 #include "lk_task.h"
 #include "lk_mpsc.h"
 #include "lk_chunkq.h"
+#include "lk_spscq.h"
 #include "lk_ingress.h"
 #include "lk_ring.h"
 #include "lk_wake.h"

@@ -29,7 +29,10 @@ typedef enum lk_fault_point {
     LK_FAULT_NODE_ALLOC,        /* mpsc: a slab of queue nodes */
     LK_FAULT_CHUNK_ALLOC,       /* chunkq: a chunk of slots */
     LK_FAULT_RING_OVERFLOW_ALLOC, /* ring: growth of the overflow */
-    LK_FAULT_MEMBARRIER,        /* gate: membarrier(2) of a closing gate (membarrier mode only) */
+    LK_FAULT_MEMBARRIER,        /* barrier: membarrier(2) of the heavy barrier (a gate closing, a loop giving up a
+                                 * producer queue in fast mode; membarrier mode only) */
+    LK_FAULT_SEGMENT_ALLOC,     /* spscq: a segment of task slots */
+    LK_FAULT_PRODUCER_ALLOC,    /* per-producer ingress: a producer's record (its first push to a loop) */
     LK_FAULT_POINT_COUNT
 } lk_fault_point;
 

@@ -1,17 +1,18 @@
 /*
  * lk_task.h — the fixed-size payload every LoopKit queue carries by value.
  *
- * A task is four machine words of opaque data. The queues never interpret it: they copy it in on push and
- * out on pop. LoopKit stores a Swift closure (two words) plus metadata in it; the C tests store a producer id
- * and a sequence number. Carrying the payload by value lets the lock-free queue recycle its nodes and the ring
- * keep its slots inline, so neither allocates per task.
+ * A task is three machine words of opaque data. The queues never interpret it: they copy it in on push and
+ * out on pop. LoopKit stores a Swift closure (two words) plus a timestamp in it; the C tests store a producer
+ * id, a sequence number and a check word. Carrying the payload by value lets the lock-free queue recycle its
+ * nodes and the ring keep its slots inline, so neither allocates per task; three words leave room in a
+ * 32-byte slot for the queue's own sequence word (lk_ring, lk_spscq), two slots to a cache line.
  */
 #ifndef LK_TASK_H
 #define LK_TASK_H
 
 #include <stdint.h>
 
-#define LK_TASK_WORDS 4
+#define LK_TASK_WORDS 3
 
 typedef struct lk_task {
     uintptr_t words[LK_TASK_WORDS];

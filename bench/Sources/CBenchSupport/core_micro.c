@@ -67,11 +67,11 @@ static double bench_ring(void) {
 
 static double bench_ingress(lk_ingress_kind kind) {
     lk_ingress *q;
-    lk_ingress_create(&q, kind);
+    lk_ingress_create(&q, kind, NULL);
     lk_task t = {{0}}, out;
     int64_t s = lk_clock_now_ns();
     for (uintptr_t i = 0; i < OPS; i++) {
-        lk_ingress_push(q, &t);
+        lk_ingress_push(q, &t, NULL);
         lk_ingress_pop(q, &out);
     }
     double ns = (double)(lk_clock_now_ns() - s) / OPS;

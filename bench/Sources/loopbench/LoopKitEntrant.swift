@@ -28,7 +28,7 @@ final class LoopKitEntrant: Entrant, @unchecked Sendable {
     /// Every meaningful configuration: ingress × backend × idle strategy.
     static func kinds(backends: [PollBackend]) -> [EntrantKind] {
         var kinds: [EntrantKind] = []
-        for ingress in [IngressKind.lockFree, .chunked] {
+        for ingress in IngressKind.allCases {
             for backend in backends {
                 for idle in [IdleStrategy.default, .park] {
                     var c = EventLoop.Configuration()
@@ -36,7 +36,7 @@ final class LoopKitEntrant: Entrant, @unchecked Sendable {
                     c.backend = backend
                     c.idleStrategy = idle
                     let configuration = c
-                    let name = "LoopKit \(ingress == .lockFree ? "lock-free" : "chunked")/\(backend)/\(idle == .park ? "park" : "spin")"
+                    let name = "LoopKit \(ingress)/\(backend)/\(idle == .park ? "park" : "spin")"
                     kinds.append(EntrantKind(name: name, family: .loopkit) { LoopKitEntrant(name: name, configuration: configuration) })
                 }
             }

@@ -237,6 +237,11 @@ enum Workloads {
 /// The C-level microbenchmarks of the core; each run calls the C function once.
 enum CoreMicro {
     static let operations: [(String, @Sendable () -> Double)] = [
+        ("floor_handoff", { lkb_floor_handoff_ns() }),
+        ("floor_round_trip", { lkb_floor_round_trip_ns() }),
+        ("ingress_per_producer_handoff", { lkb_ingress_handoff_ns(Int32(LK_INGRESS_PER_PRODUCER.rawValue)) }),
+        ("ingress_lock_free_handoff", { lkb_ingress_handoff_ns(Int32(LK_INGRESS_LOCK_FREE.rawValue)) }),
+        ("ingress_chunked_handoff", { lkb_ingress_handoff_ns(Int32(LK_INGRESS_CHUNKED.rawValue)) }),
         ("mpsc_push_pop", { lkb_mpsc_push_pop_ns() }),
         ("chunkq_push_pop", { lkb_chunkq_push_pop_ns(1) }),
         ("chunkq_push_pop_batch64", { lkb_chunkq_push_pop_ns(64) }),

@@ -18,6 +18,14 @@ double lkb_wake_syscall_ns(int io_uring);
 /* Mean ns from push+notify to a loop asleep in the backend until it has the task; -1 if unavailable. */
 double lkb_wake_round_trip_ns(int io_uring);
 
+/* Cross-thread hand-off of 32-byte tasks, producer on CPU 0 and consumer on CPU 1 (handoff.c), ns per task;
+ * -1 when a task was lost or reordered. The floor is a bare single-producer ring with cached indices. */
+double lkb_floor_handoff_ns(void);
+/* Spinning round trip between two threads through two atomics, ns. */
+double lkb_floor_round_trip_ns(void);
+/* LoopKit's ingress of the given kind (lk_ingress_kind) moving the same tasks. */
+double lkb_ingress_handoff_ns(int kind);
+
 /* Pins the calling thread to `cpu` (0, or -1 when it cannot: one CPU, bad index); unpin restores. */
 int lkb_pin_thread(int cpu);
 void lkb_unpin_thread(void);

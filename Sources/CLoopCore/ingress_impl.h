@@ -1,0 +1,41 @@
+/*
+ * ingress_impl.h — the contract between ingress.c (kind table, wakeups, dispatch) and the kinds
+ * (ingress_mpsc.c, ingress_chunked.c, ingress_pp.c). Each kind embeds `struct lk_ingress` first and
+ * points it at its ops. Adding a kind: one file with its ops, and one line in ingress.c's table.
+ */
+#ifndef LK_INGRESS_IMPL_H
+#define LK_INGRESS_IMPL_H
+
+#include "lk_ingress.h"
+
+typedef struct lk_ingress_ops {
+    const char *name;
+    /* 0 or -ENOMEM. The caller sets the base fields. */
+    int (*create)(lk_ingress **out);
+    void (*destroy)(lk_ingress *q);
+    /* 0: queued, and the loop will see it without a notification; 1: queued, notify the loop;
+     * -ENOMEM: nothing queued. */
+    int (*push)(lk_ingress *q, const lk_task *task);
+    size_t (*pop_batch)(lk_ingress *q, lk_task *out, size_t max, bool *busy);
+    bool (*is_empty)(lk_ingress *q);
+    /* Optional (NULL: nothing to do). */
+    void (*prepare_park)(lk_ingress *q);
+    void (*finish_park)(lk_ingress *q);
+    size_t (*producer_count)(lk_ingress *q);
+} lk_ingress_ops;
+
+struct lk_ingress {
+    const lk_ingress_ops *ops;
+    lk_ingress_kind kind;
+    lk_wake *wake; /* NULL: nothing to notify */
+};
+
+/* A kind's push result (0: no notification needed, 1: notify) into lk_ingress_push's result: notifies the
+ * loop when asked to and stores the outcome in *wake_rc (may be NULL). Returns 0 or the negative error. */
+int lk__ingress_after_push(lk_ingress *q, int rc, int *wake_rc);
+
+extern const lk_ingress_ops lk__ingress_mpsc_ops;
+extern const lk_ingress_ops lk__ingress_chunked_ops;
+extern const lk_ingress_ops lk__ingress_pp_ops;
+
+#endif

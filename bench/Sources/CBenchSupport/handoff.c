@@ -1,0 +1,179 @@
+/*
+ * handoff.c — cross-thread C-level measurements: the machine's floors (a bare single-producer ring with
+ * cached indices; a spinning round trip through two atomics) and LoopKit's ingress moving the same tasks,
+ * so that a report shows LoopKit's C-level and Swift-level costs beside what the hardware allows.
+ *
+ * Every measurement runs one producer pinned to CPU 0 and one consumer pinned to CPU 1 (when the machine
+ * has two) and has the consumer check each task's counter, so a lost, duplicated or reordered task fails
+ * the run (-1) instead of flattering it. Each moves 32 bytes per task: the floor's tasks are four words;
+ * LoopKit's are three words plus the queue's sequence word in the same 32-byte slot.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "CLoopCore.h"
+#include "lkb.h"
+
+#define HANDOFF_TASKS 5000000u
+#define FLOOR_RING_SLOTS 4096u /* power of two */
+#define ROUND_TRIPS 200000u
+
+/* Pins to `cpu` when the machine has more than one; the unpinned run is still a valid measurement. */
+static void pin(int cpu) {
+    if (sysconf(_SC_NPROCESSORS_ONLN) > 1) lkb_pin_thread(cpu);
+}
+
+/* ---- floor: single-producer ring, producer caching the consumer's index */
+
+/* The floor's task: 32 bytes, the size of a LoopKit ingress slot. */
+typedef struct {
+    uint64_t words[4];
+} floor_task;
+
+typedef struct {
+    floor_task slots[FLOOR_RING_SLOTS];
+    alignas(128) _Atomic uint64_t tail; /* producer: release store; consumer: acquire load */
+    alignas(128) _Atomic uint64_t head; /* consumer: release store per batch; producer: acquire when full */
+    alignas(128) _Atomic int failed;
+} floor_ring;
+
+static void *floor_consumer(void *arg) {
+    floor_ring *r = arg;
+    pin(1);
+    uint64_t h = 0;
+    while (h < HANDOFF_TASKS) {
+        /* acquire: pairs with the producer's release of tail. */
+        uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (t == h) {
+            lk_thread_spin_pause();
+            continue;
+        }
+        for (; h < t; h++)
+            if (r->slots[h & (FLOOR_RING_SLOTS - 1)].words[0] != h) atomic_store_explicit(&r->failed, 1, memory_order_relaxed);
+        /* release: the slots up to h are free; pairs with the producer's acquire. */
+        atomic_store_explicit(&r->head, h, memory_order_release);
+    }
+    return NULL;
+}
+
+double lkb_floor_handoff_ns(void) {
+    floor_ring *r = aligned_alloc(128, sizeof(*r));
+    if (r == NULL) return -1;
+    atomic_init(&r->tail, 0);
+    atomic_init(&r->head, 0);
+    atomic_init(&r->failed, 0);
+    pthread_t th;
+    pthread_create(&th, NULL, floor_consumer, r);
+    pin(0);
+    int64_t start = lk_clock_now_ns();
+    uint64_t cached_head = 0;
+    for (uint64_t i = 0; i < HANDOFF_TASKS; i++) {
+        while (i - cached_head >= FLOOR_RING_SLOTS) {
+            /* acquire: pairs with the consumer's release of head. */
+            cached_head = atomic_load_explicit(&r->head, memory_order_acquire);
+            if (i - cached_head >= FLOOR_RING_SLOTS) lk_thread_spin_pause();
+        }
+        r->slots[i & (FLOOR_RING_SLOTS - 1)] = (floor_task){{i, 1, 2, 3}};
+        /* release: publishes the slot; pairs with the consumer's acquire. */
+        atomic_store_explicit(&r->tail, i + 1, memory_order_release);
+    }
+    pthread_join(th, NULL);
+    double ns = (double)(lk_clock_now_ns() - start) / HANDOFF_TASKS;
+    lkb_unpin_thread();
+    bool failed = atomic_load_explicit(&r->failed, memory_order_relaxed) != 0;
+    free(r);
+    return failed ? -1 : ns;
+}
+
+/* ---- floor: spinning round trip, two threads and two atomics */
+
+typedef struct {
+    alignas(128) _Atomic uint64_t ping; /* main: release; echo: acquire */
+    alignas(128) _Atomic uint64_t pong; /* echo: release; main: acquire */
+} round_trip;
+
+static void *echo(void *arg) {
+    round_trip *x = arg;
+    pin(1);
+    for (uint64_t i = 1; i <= ROUND_TRIPS; i++) {
+        /* acquire: pairs with main's release. */
+        while (atomic_load_explicit(&x->ping, memory_order_acquire) != i) lk_thread_spin_pause();
+        atomic_store_explicit(&x->pong, i, memory_order_release); /* release: pairs with main's acquire */
+    }
+    return NULL;
+}
+
+double lkb_floor_round_trip_ns(void) {
+    round_trip *x = aligned_alloc(128, sizeof(*x));
+    if (x == NULL) return -1;
+    atomic_init(&x->ping, 0);
+    atomic_init(&x->pong, 0);
+    pthread_t th;
+    pthread_create(&th, NULL, echo, x);
+    pin(0);
+    int64_t start = lk_clock_now_ns();
+    for (uint64_t i = 1; i <= ROUND_TRIPS; i++) {
+        atomic_store_explicit(&x->ping, i, memory_order_release); /* release: pairs with echo's acquire */
+        /* acquire: pairs with echo's release. */
+        while (atomic_load_explicit(&x->pong, memory_order_acquire) != i) lk_thread_spin_pause();
+    }
+    double ns = (double)(lk_clock_now_ns() - start) / ROUND_TRIPS;
+    pthread_join(th, NULL);
+    lkb_unpin_thread();
+    free(x);
+    return ns;
+}
+
+/* ---- LoopKit: the same tasks through lk_ingress (push from one thread, pop_batch on another) */
+
+typedef struct {
+    lk_ingress *q;
+    alignas(128) _Atomic int failed;
+} ingress_handoff;
+
+static void *ingress_consumer(void *arg) {
+    ingress_handoff *x = arg;
+    pin(1);
+    lk_task batch[1024];
+    uint64_t expected = 0;
+    while (expected < HANDOFF_TASKS) {
+        size_t n = lk_ingress_pop_batch(x->q, batch, 1024, NULL);
+        if (n == 0) {
+            lk_thread_spin_pause();
+            continue;
+        }
+        for (size_t k = 0; k < n; k++, expected++)
+            if (batch[k].words[0] != expected) atomic_store_explicit(&x->failed, 1, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+double lkb_ingress_handoff_ns(int kind) {
+    ingress_handoff *x = aligned_alloc(128, sizeof(*x));
+    if (x == NULL) return -1;
+    atomic_init(&x->failed, 0);
+    if (lk_ingress_create(&x->q, (lk_ingress_kind)kind, NULL) != 0) {
+        free(x);
+        return -1;
+    }
+    pthread_t th;
+    pthread_create(&th, NULL, ingress_consumer, x);
+    pin(0);
+    int64_t start = lk_clock_now_ns();
+    for (uint64_t i = 0; i < HANDOFF_TASKS; i++) {
+        lk_task t = {{i, 1, 2}};
+        while (lk_ingress_push(x->q, &t, NULL) != 0) lk_thread_spin_pause(); /* -ENOMEM: not here */
+    }
+    pthread_join(th, NULL);
+    double ns = (double)(lk_clock_now_ns() - start) / HANDOFF_TASKS;
+    lkb_unpin_thread();
+    bool failed = atomic_load_explicit(&x->failed, memory_order_relaxed) != 0;
+    lk_ingress_destroy(x->q);
+    free(x);
+    return failed ? -1 : ns;
+}
