@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "fault_hook.h"
+#include "lk_clock.h"
 #include "lk_atomic.h"
 
 struct lk_wake {
@@ -40,6 +41,9 @@ struct lk_wake {
     /* Statistics only: relaxed increments and loads; they order nothing. */
     alignas(LK_FALSE_SHARING_RANGE) _Atomic uint64_t requests;
     _Atomic uint64_t syscalls;
+    /* When the latest eventfd write was made (CLOCK_MONOTONIC ns). Stored by the signaller that won
+     * `pending`, read by the loop's idle policy: relaxed both, a hint that orders nothing. */
+    _Atomic int64_t last_signal_ns;
 
     int fd;
 };
@@ -57,6 +61,7 @@ int lk_wake_create(lk_wake **out) {
     atomic_init(&w->pending, 0);
     atomic_init(&w->requests, 0);
     atomic_init(&w->syscalls, 0);
+    atomic_init(&w->last_signal_ns, 0);
     *out = w;
     return 0;
 }
@@ -132,6 +137,7 @@ int lk_wake_signal(lk_wake *w) {
     atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed); /* statistics */
     /* acq_rel: among racing signallers exactly one sees 0 and writes; pairs with prepare_park's reset. */
     if (atomic_exchange_explicit(&w->pending, 1, memory_order_acq_rel) != 0) return 0;
+    atomic_store_explicit(&w->last_signal_ns, lk_clock_now_ns(), memory_order_relaxed); /* a hint */
     int rc = write_signal(w->fd);
     if (rc != 0) {
         /* Let a later signal try again rather than leave the flag set with no write behind it. */
@@ -169,6 +175,10 @@ void lk_wake_finish_park(lk_wake *w) {
     /* seq_cst: see state's declaration. Fails harmlessly when shutdown moved the state on. */
     atomic_compare_exchange_strong_explicit(&w->state, &expected, LK_STATE_RUNNING, memory_order_seq_cst,
                                             memory_order_seq_cst);
+}
+
+int64_t lk_wake_last_signal_ns(const lk_wake *w) {
+    return atomic_load_explicit((_Atomic int64_t *)&w->last_signal_ns, memory_order_relaxed); /* a hint */
 }
 
 void lk_wake_counters(const lk_wake *w, uint64_t *requests, uint64_t *syscalls) {

@@ -69,10 +69,11 @@ public enum IdleStrategy: Sendable, Equatable {
     case park
     /// Keep polling the queues for up to `maximum` before blocking. The loop stays "running" while it
     /// spins, so producers skip the wake syscall and work is picked up in well under a microsecond.
-    /// When `adaptive`, the spin starts at `maximum / 4` and adapts between 1 µs and `maximum`: it doubles
-    /// when work arrived shortly after the loop blocked (a longer spin would have caught it) and halves when
-    /// the loop stayed blocked for longer than `maximum` (the spin was wasted). An idle loop therefore spins
-    /// at most `maximum` per wakeup, then sleeps.
+    /// When `adaptive`, the loop spins only while spinning pays: while the gaps between idling and the
+    /// next task are shorter than both `maximum` and the measured CPU cost of a park (a wake-up costs the
+    /// loop thread several microseconds on a VM). Each longer gap halves the spin, down to none, and a
+    /// short gap restores it, so a loop fed at a moderate rate parks (about the CPU of `.park`) while a
+    /// loop fed back to back spins. An idle loop spins at most `maximum` per wakeup, then sleeps.
     case spinThenPark(maximum: Duration, adaptive: Bool)
 
     /// Spin-then-park with a 50 µs maximum, adaptive.
@@ -95,8 +96,9 @@ public struct SystemMonotonicClock: MonotonicClock {
 extension EventLoop {
     /// How a loop is built. Every field has a default; the defaults suit a server.
     public struct Configuration: Sendable {
-        /// The cross-thread task queue. Default: `.lockFree`.
-        public var ingress: IngressKind = .lockFree
+        /// The cross-thread task queue. Default: `.perProducer` (chosen by measurement: docs/design.md,
+        /// "choosing the defaults").
+        public var ingress: IngressKind = .perProducer
         /// The poll backend. Default: `.auto`.
         public var backend: PollBackend = .auto
         /// Most external tasks run per tick before the loop polls for I/O and runs timers again.

@@ -169,34 +169,41 @@ extension EventLoop {
 
     // MARK: Idle: spin, then park
 
+    /// The current spin budget, ns.
+    var spinBudget: Int64 { adaptiveSpin?.budget ?? fixedSpinBudget }
+
     func idle() {
-        if spinBudget > 0, spin() { return }
-        park()
+        let idleStart = lk_clock_now_ns()
+        if spinBudget > 0, let foundAt = spin(budget: spinBudget) {
+            adaptiveSpin?.caught(after: foundAt - idleStart)
+            return
+        }
+        park(idleStart: idleStart)
     }
 
-    /// Polls for work for up to the spin budget while staying RUNNING (producers then skip the wake
-    /// syscall). True when work, a due timer, I/O or a state change ended the spin.
+    /// Polls for work for up to `budget` ns while staying RUNNING (producers then skip the wake syscall).
+    /// Returns the time work, a due timer, I/O or a state change ended the spin, or nil when it expired.
     ///
     /// Every `spinYieldInterval` the loop yields its CPU: when the scheduler has put a producer on the same
     /// CPU (it does, on small machines), a pure spin would keep that producer from running until the spin
     /// ends, turning a sub-microsecond hand-off into a full spin plus a wakeup. With no other runnable thread
     /// the yield returns at once.
-    func spin() -> Bool {
+    func spin(budget: Int64) -> Int64? {
         let start = lk_clock_now_ns()
         var lastIOPoll = start
         var lastYield = start
         var iteration = 0
         while true {
-            if hasPendingWork() || lk_wake_state_load(wake) != LK_STATE_RUNNING { return true }
+            if hasPendingWork() || lk_wake_state_load(wake) != LK_STATE_RUNNING { return lk_clock_now_ns() }
             iteration &+= 1
             if iteration & 15 == 0 {
                 let now = lk_clock_now_ns()
-                if now - start >= spinBudget { return false }
+                if now - start >= budget { return nil }
                 let deadline = earliestDeadline.load(ordering: .relaxed)
-                if deadline != .max && clock.nanoseconds() >= deadline { return true }
+                if deadline != .max && clock.nanoseconds() >= deadline { return now }
                 if registeredCount > 0 && now - lastIOPoll >= 5_000 {
                     lastIOPoll = now
-                    if pollIO(timeoutNanoseconds: 0) > 0 { return true }
+                    if pollIO(timeoutNanoseconds: 0) > 0 { return now }
                 }
                 if now - lastYield >= Self.spinYieldInterval {
                     lastYield = now
@@ -209,8 +216,10 @@ extension EventLoop {
 
     /// Blocks in the poller until I/O, a wakeup or the next timer. The Dekker half on the loop's side:
     /// announce SLEEPING (with a fence), re-check every lane, and only then block.
-    func park() {
+    func park(idleStart: Int64) {
         if metricsEnabled { publishMetrics() } // a sleeping loop's metrics must be current
+        let sampleCost = adaptiveSpin != nil && parksSinceCostSample >= Self.parkCostSampleInterval
+        let cpuBefore = sampleCost ? lk_clock_thread_cpu_ns() : 0
         // The ingress may give up the producer queues it holds (lk_ingress.h); the wake handshake's fence
         // orders that before the re-check. finish_park pairs with it on every path.
         lk_ingress_prepare_park(ingress)
@@ -221,42 +230,35 @@ extension EventLoop {
         if hasPendingWork() {
             lk_wake_finish_park(wake)
             lk_ingress_finish_park(ingress)
+            adaptiveSpin?.parked(gap: lk_clock_now_ns() - idleStart) // it arrived by now
             return
         }
         let timeout: Int64 = timerState.withLock { state in
             guard let deadline = state.heap.earliestDeadline else { return -1 }
             return Swift.max(0, deadline - clock.nanoseconds())
         }
-        let before = lk_clock_now_ns()
         var woken = false
         let n = waitForIO(timeoutNanoseconds: timeout, woken: &woken)
         lk_wake_finish_park(wake)
         lk_ingress_finish_park(ingress)
-        adaptSpin(slept: lk_clock_now_ns() - before, woken: woken || n > 0)
+        if adaptiveSpin != nil {
+            // The gap is known when a producer's signal ended the sleep: it stamped the time it published.
+            adaptiveSpin!.parked(gap: woken ? Swift.max(0, lk_wake_last_signal_ns(wake) - idleStart) : nil)
+            parksSinceCostSample += 1
+            if sampleCost {
+                adaptiveSpin!.recordParkCost(lk_clock_thread_cpu_ns() - cpuBefore)
+                parksSinceCostSample = 0
+            }
+        }
         if n > 0 { dispatchIO(count: n) }
     }
 
-    /// After Linux haltpoll: grow the spin when work arrived soon after the loop parked (a longer spin would
-    /// have caught it), shrink it when the loop stayed parked long (the spin was wasted). "Soon" allows for
-    /// the wake-up latency itself, which the measured sleep includes and which is tens of microseconds on a
-    /// VM (comparable to the maximum spin): without the allowance every wakeup would look "long" and the spin
-    /// would collapse to its minimum exactly when it is needed.
-    func adaptSpin(slept: Int64, woken: Bool) {
-        guard case .spinThenPark(let maximum, true) = configuration.idleStrategy else { return }
-        let maxNs = Self.nanoseconds(maximum)
-        let soon = maxNs + Self.wakeLatencyAllowance
-        if woken && slept < soon {
-            spinBudget = Swift.min(maxNs, spinBudget * 2)
-        } else if slept >= soon {
-            spinBudget = Swift.max(1_000, spinBudget / 2)
-        }
-    }
-
-    /// How often a spinning loop yields its CPU (see `spin()`).
+    /// How often a spinning loop yields its CPU (see `spin(budget:)`).
     static let spinYieldInterval: Int64 = 2_000
 
-    /// Upper bound assumed for the time a parked thread takes to run again after its wakeup (VMs: ~25–50 µs).
-    static let wakeLatencyAllowance: Int64 = 100_000
+    /// The adaptive spin measures the CPU cost of one park in this many (a thread CPU clock read is a
+    /// system call: sampling keeps it off most parks).
+    static let parkCostSampleInterval = 16
 
     // MARK: I/O
 

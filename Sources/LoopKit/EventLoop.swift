@@ -93,7 +93,11 @@ public final class EventLoop: @unchecked Sendable {
     var pollEvents: UnsafeMutablePointer<lk_poll_event>
     let pollEventsCapacity = 256
     var pollEpoch: UInt64 = 0
-    var spinBudget: Int64
+    /// The spin before a park: adaptive (`AdaptiveSpin`) or fixed (`fixedSpinBudget`, 0 for `.park`).
+    var adaptiveSpin: AdaptiveSpin?
+    let fixedSpinBudget: Int64
+    /// Parks since the last one whose CPU cost was measured (the adaptive spin samples one in 16).
+    var parksSinceCostSample = 0
     var counters = Metrics()
     var pendingLatencies: [UInt64] = []
 
@@ -131,11 +135,13 @@ public final class EventLoop: @unchecked Sendable {
         let created = configuration.clock.nanoseconds()
         anchor = Locked(AnchorState(anchor: .zero, anchorNanoseconds: created))
         tickStartNanoseconds = Atomic(created)
-        if case .spinThenPark(let maximum, let adaptive) = configuration.idleStrategy {
-            let maxNs = Self.nanoseconds(maximum)
-            spinBudget = adaptive ? Swift.max(1_000, maxNs / 4) : maxNs
-        } else {
-            spinBudget = 0
+        switch configuration.idleStrategy {
+        case .park:
+            fixedSpinBudget = 0
+        case .spinThenPark(let maximum, let adaptive):
+            let maxNs = Swift.max(0, Self.nanoseconds(maximum))
+            fixedSpinBudget = adaptive ? 0 : maxNs
+            if adaptive { adaptiveSpin = AdaptiveSpin(maximum: maxNs) }
         }
         if metricsEnabled { pendingLatencies.reserveCapacity(1024) }
     }

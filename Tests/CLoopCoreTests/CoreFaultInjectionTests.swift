@@ -319,6 +319,38 @@ final class CoreFaultInjectionTests {
         #expect(lk_ring_length(r) == 0)
     }
 
+    @Test func spscSegmentAllocationFailureQueuesNothing() throws {
+        var q: OpaquePointer?
+        lk_fault_arm(LK_FAULT_SEGMENT_ALLOC, ENOMEM, 0, 1)
+        #expect(lk_spscq_create(&q) == -ENOMEM, "no first segment, no queue")
+        try #require(lk_spscq_create(&q) == 0)
+        defer { lk_spscq_destroy(q) }
+        let accepted = Self.exhaust(push: { lk_spscq_push(q, &$0) },
+                                    pop: { lk_spscq_pop_batch(q, &$0, 1) == 1 ? LK_POP_OK : LK_POP_EMPTY },
+                                    isEmpty: { lk_spscq_is_empty(q) }, point: LK_FAULT_SEGMENT_ALLOC, limit: 1 << 20)
+        #expect(accepted == 2 * Int(LK_SPSCQ_SEGMENT_SLOTS), "the queue's segment and one more")
+    }
+
+    /// The per-producer ingress: a producer's first push fails cleanly when its record cannot be allocated
+    /// (and the next push registers it), and a push that needs a new segment fails cleanly when there is none.
+    @Test func perProducerAllocationFailuresQueueNothing() throws {
+        var g: OpaquePointer?
+        try #require(lk_ingress_create(&g, LK_INGRESS_PER_PRODUCER, nil) == 0)
+        let q = try #require(g)
+        defer { lk_ingress_destroy(q) }
+        lk_fault_arm(LK_FAULT_PRODUCER_ALLOC, ENOMEM, 0, 1)
+        var first = makeTask(0)
+        #expect(lk_ingress_push(q, &first, nil) == -ENOMEM)
+        #expect(lk_ingress_is_empty(q))
+        #expect(lk_ingress_producer_count(q) == 0)
+        lk_fault_arm(LK_FAULT_SEGMENT_ALLOC, ENOMEM, 0, 1)
+        #expect(lk_ingress_push(q, &first, nil) == -ENOMEM, "the record's first segment failed")
+        #expect(lk_ingress_producer_count(q) == 0)
+        _ = Self.exhaust(push: { lk_ingress_push(q, &$0, nil) }, pop: { lk_ingress_pop(q, &$0) },
+                         isEmpty: { lk_ingress_is_empty(q) }, point: LK_FAULT_SEGMENT_ALLOC, limit: 1 << 20)
+        #expect(lk_ingress_producer_count(q) == 1)
+    }
+
     // MARK: Admission gate
 
     /// membarrier failing transiently (ENOMEM for the kernel's cpumask, EINTR) is retried: the gate still

@@ -20,7 +20,7 @@ final class LoopFaultInjectionTests {
         var snapshot: [EventLoopError] { errors.withLock { $0 } }
     }
 
-    static func configuration(backend: PollBackend = .auto, ingress: IngressKind = .lockFree,
+    static func configuration(backend: PollBackend = .auto, ingress: IngressKind = .perProducer,
                               errors: ErrorLog? = nil) -> EventLoop.Configuration {
         var c = EventLoop.Configuration.testing(backend: backend, ingress: ingress)
         if let errors { c.errorHandler = { errors.record($0) } }
@@ -34,13 +34,18 @@ final class LoopFaultInjectionTests {
 
     /// Out of memory for the external queue: submit throws `.outOfMemory` and queues nothing; every task it
     /// accepted runs, in order, and submit works again once memory is back.
-    @Test(arguments: [IngressKind.lockFree, .chunked])
+    @Test(arguments: IngressKind.allCases)
     func submitOutOfMemoryThrowsAndLosesNothing(ingress: IngressKind) throws {
         let loop = try startedLoop(Self.configuration(ingress: ingress))
         defer { loop.shutdown() }
         defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
         let release = try holdLoop(loop) // the external queue now holds its first block of memory
-        let point = ingress == .lockFree ? LK_FAULT_NODE_ALLOC : LK_FAULT_CHUNK_ALLOC
+        let point: lk_fault_point
+        switch ingress {
+        case .perProducer: point = LK_FAULT_SEGMENT_ALLOC
+        case .lockFree: point = LK_FAULT_NODE_ALLOC
+        case .chunked: point = LK_FAULT_CHUNK_ALLOC
+        }
         lk_fault_arm(point, ENOMEM, 0, LK_FAULT_FOREVER)
         let log = OrderLog<Int>()
         var accepted = 0
@@ -58,6 +63,38 @@ final class LoopFaultInjectionTests {
         release()
         #expect(waitUntil { log.count == accepted + 1 })
         #expect(log.snapshot == Array(0...accepted))
+    }
+
+    /// A thread's first submit to a per-producer loop creates its queue; when that allocation fails the
+    /// submit throws `.outOfMemory`, queues nothing, and the thread's next submit registers and runs.
+    @Test func firstSubmitFromAThreadOutOfMemoryThrowsAndLosesNothing() throws {
+        let loop = try startedLoop(Self.configuration(ingress: .perProducer))
+        defer { loop.shutdown() }
+        defer { lk_fault_disarm_all() }
+        let ran = Counter()
+        let outcome = Locked<[String]>([])
+        runOnThreads(1) { _ in
+            lk_fault_arm(LK_FAULT_PRODUCER_ALLOC, ENOMEM, 0, 1)
+            do {
+                try loop.submit { ran.increment() }
+                outcome.withLock { $0.append("accepted") }
+            } catch {
+                outcome.withLock { $0.append("\(error)") }
+            }
+            do {
+                try loop.submit { ran.increment() }
+                outcome.withLock { $0.append("accepted") }
+            } catch {
+                outcome.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(outcome.withLock { $0 } == ["\(EventLoopError.outOfMemory)", "accepted"])
+        #expect(lk_fault_injected(LK_FAULT_PRODUCER_ALLOC) >= 1)
+        #expect(waitUntil { ran.count == 1 })
+        let later = Counter()
+        try loop.submit { later.increment() }
+        #expect(waitUntil { later.count == 1 })
+        #expect(ran.count == 1, "the refused task never ran")
     }
 
     /// The internal lane takes its snapshot with a marker pushed behind the queued tasks. When no node is

@@ -30,7 +30,7 @@ final class OrderLog<T: Sendable>: Sendable {
 
 extension EventLoop.Configuration {
     static func testing(backend: PollBackend = .auto, idle: IdleStrategy = .park,
-                        ingress: IngressKind = .lockFree) -> Self {
+                        ingress: IngressKind = .perProducer) -> Self {
         var c = Self()
         c.backend = backend
         c.idleStrategy = idle

@@ -6,7 +6,7 @@ import TestSupport
 
 /// Submission order, the internal lane's inline fast path, budgets and fairness between lanes.
 @Suite struct OrderingTests {
-    @Test(arguments: [IngressKind.lockFree, .chunked])
+    @Test(arguments: IngressKind.allCases)
     func tasksFromOneThreadRunInOrder(ingress: IngressKind) throws {
         let loop = try startedLoop(.testing(ingress: ingress))
         defer { loop.shutdown() }

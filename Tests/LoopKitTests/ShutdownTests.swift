@@ -30,7 +30,7 @@ import TestSupport
     static let perProducer = 10_000
     static let repetitions = 20
 
-    @Test(arguments: [IngressKind.lockFree, .chunked])
+    @Test(arguments: IngressKind.allCases)
     func acceptedEqualsExecutedWhenSubmitsRaceShutdown(ingress: IngressKind) throws {
         var repetitionsWithRejections = 0
         let repetitions = stressCount(Self.repetitions, minimum: 5)

@@ -2,7 +2,8 @@ import Glibc
 import LoopKit
 
 /// How one epoch's loop is configured and shut down. The settings rotate so that every combination of
-/// backend × ingress × idle strategy occurs, and a third of the shutdowns are requested from inside a task.
+/// backend × ingress × idle strategy occurs (every 12 epochs), and a third of the shutdowns are requested
+/// from inside a task.
 struct EpochPlan {
     enum ShutdownMode: String { case external = "shutdown()", inLoop = "shutdown-in-task" }
 
@@ -21,8 +22,8 @@ struct EpochPlan {
         case .ioUring: backend = .ioUring
         case .auto: backend = .auto
         }
-        ingress = (e / 2) % 2 == 0 ? .lockFree : .chunked
-        idle = (e / 4) % 2 == 0 ? .default : .park
+        ingress = IngressKind.allCases[(e / 2) % IngressKind.allCases.count]
+        idle = (e / 6) % 2 == 0 ? .default : .park
         shutdown = e % 3 == 2 ? .inLoop : .external
     }
 
@@ -35,7 +36,7 @@ struct EpochPlan {
         return c
     }
 
-    var ingressName: String { ingress == .lockFree ? "lock-free" : "chunked" }
+    var ingressName: String { ingress.description }
     var idleName: String { idle == .park ? "park" : "spin" }
 }
 

@@ -69,6 +69,10 @@ bool lk_wake_prepare_park(lk_wake *w);
 /* Loop: CAS SLEEPING -> RUNNING (a no-op if another thread moved the state on, e.g. to TERMINATING). */
 void lk_wake_finish_park(lk_wake *w);
 
+/* Loop: CLOCK_MONOTONIC time (ns) taken by the signaller of the latest eventfd write, just before it (0
+ * before any). After a wake-up it says when the work that caused it was published. A hint: relaxed. */
+int64_t lk_wake_last_signal_ns(const lk_wake *w);
+
 /* Any thread: how many signals were requested and how many eventfd writes they cost. */
 void lk_wake_counters(const lk_wake *w, uint64_t *requests, uint64_t *syscalls);
 

@@ -1,8 +1,9 @@
-/* affinity.c — pin the calling thread to one CPU and back (the latency workloads' producer). */
+/* affinity.c — pin the calling thread to one CPU and back (the latency workloads' producer), and its timer slack. */
 #include "lkb.h"
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 
 static _Thread_local cpu_set_t lkb_saved_mask;
 static _Thread_local int lkb_saved = 0;
@@ -24,3 +25,5 @@ void lkb_unpin_thread(void) {
     pthread_setaffinity_np(pthread_self(), sizeof(lkb_saved_mask), &lkb_saved_mask);
     lkb_saved = 0;
 }
+
+void lkb_set_timer_slack_ns(unsigned long ns) { prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0); }

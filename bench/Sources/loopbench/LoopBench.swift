@@ -41,9 +41,9 @@ struct LoopBench: ParsableCommand {
         guard runs >= 1 else { throw BenchError.usage("--runs must be at least 1") }
         mkdir(out, 0o755)
         let writer = try JSONLWriter(path: out + "/raw.jsonl")
-        writer.write(header(runs: runs))
-
         let backends = availableBackends()
+        writer.write(header(runs: runs, defaultEntrant: LoopKitEntrant.defaultName(backends: backends)))
+
         var kinds = LoopKitEntrant.kinds(backends: backends) + PeerKinds.all
         if let filter = entrants?.split(separator: ",").map(String.init) {
             kinds = kinds.filter { kind in filter.contains { kind.name.contains($0) } }
@@ -84,8 +84,10 @@ struct LoopBench: ParsableCommand {
             }
         }
         if plan.coreMicro {
-            for (operation, measure) in CoreMicro.operations {
-                for run in 0..<runs {
+            // Interleaved (run-major): a floor and the costs compared with it are measured close in time, so
+            // a machine that changes mode mid-suite shifts them together.
+            for run in 0..<runs {
+                for (operation, measure) in CoreMicro.operations {
                     index += 1
                     report(progress, "\(index)/\(total) CoreMicro \(operation) run \(run)")
                     let value = measure()
@@ -112,7 +114,7 @@ struct LoopBench: ParsableCommand {
         return result
     }
 
-    func header(runs: Int) -> JSON {
+    func header(runs: Int, defaultEntrant: String) -> JSON {
         .object([
             ("kind", .string("header")),
             ("machine", .object([
@@ -128,6 +130,7 @@ struct LoopBench: ParsableCommand {
             ("command", .string(CommandLine.arguments.joined(separator: " "))),
             ("suite", .string(suite.rawValue)),
             ("runs", .int(runs)),
+            ("default_entrant", .string(defaultEntrant)),
         ])
     }
 
@@ -171,8 +174,10 @@ struct Plan {
                 Workloads.pingPong(tasks: 500_000),
                 Workloads.pingPongLatency(rounds: 10_000),
                 Workloads.burst(burst: 1_000, bursts: 300),
-            ] + (producers ?? [1, 2, 4]).map { Workloads.multiProducer(producers: $0, perProducer: 400_000 / $0) }
+            ] + (producers ?? [1, 2, 4, 10]).map { Workloads.multiProducer(producers: $0, perProducer: 400_000 / $0) }
                 + [Workloads.wakeup(sleeping: true, rounds: 300), Workloads.wakeup(sleeping: false, rounds: 5_000)]
+                + [Workloads.paced(rate: 1_000, tasks: 500), Workloads.paced(rate: 10_000, tasks: 3_000),
+                   Workloads.paced(rate: 50_000, tasks: 10_000)]
             budgets = [64, 256, 1024, 4096]
             batchBudgetTasks = 200_000
             coreMicro = true
@@ -181,8 +186,10 @@ struct Plan {
                 Workloads.pingPong(tasks: 500_000),
                 Workloads.pingPongLatency(rounds: 20_000),
                 Workloads.burst(burst: 1_000, bursts: 300),
-            ] + (producers ?? [1, 2, 4, 8, 16, 32]).map { Workloads.multiProducer(producers: $0, perProducer: 400_000 / $0) }
+            ] + (producers ?? [1, 2, 4, 8, 10, 16, 32]).map { Workloads.multiProducer(producers: $0, perProducer: 400_000 / $0) }
                 + [Workloads.wakeup(sleeping: true, rounds: 1_000), Workloads.wakeup(sleeping: false, rounds: 5_000)]
+                + [Workloads.paced(rate: 1_000, tasks: 1_000), Workloads.paced(rate: 10_000, tasks: 10_000),
+                   Workloads.paced(rate: 50_000, tasks: 25_000)]
             budgets = [64, 256, 1024, 4096]
             coreMicro = true
         case .micro:
@@ -190,7 +197,7 @@ struct Plan {
             budgets = [64, 256, 1024, 4096]
             coreMicro = true
         case .scaling:
-            workloads = (producers ?? [1, 2, 4, 8, 16, 32]).map { Workloads.multiProducer(producers: $0, perProducer: 400_000 / $0) }
+            workloads = (producers ?? [1, 2, 4, 8, 10, 16, 32]).map { Workloads.multiProducer(producers: $0, perProducer: 400_000 / $0) }
         }
     }
 }

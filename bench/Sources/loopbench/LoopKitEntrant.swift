@@ -25,6 +25,18 @@ final class LoopKitEntrant: Entrant, @unchecked Sendable {
 
     var wakeSyscalls: UInt64? { loop.wakeStatistics.syscalls }
 
+    /// The name `kinds` gives the configuration `EventLoop.Configuration()` uses here (`.auto` resolved to
+    /// io_uring when it is available).
+    static func defaultName(backends: [PollBackend]) -> String {
+        let c = EventLoop.Configuration()
+        let backend: PollBackend = c.backend == .auto ? (backends.contains(.ioUring) ? .ioUring : .epoll) : c.backend
+        return name(ingress: c.ingress, backend: backend, idle: c.idleStrategy)
+    }
+
+    static func name(ingress: IngressKind, backend: PollBackend, idle: IdleStrategy) -> String {
+        "LoopKit \(ingress)/\(backend)/\(idle == .park ? "park" : "spin")"
+    }
+
     /// Every meaningful configuration: ingress × backend × idle strategy.
     static func kinds(backends: [PollBackend]) -> [EntrantKind] {
         var kinds: [EntrantKind] = []
@@ -36,7 +48,7 @@ final class LoopKitEntrant: Entrant, @unchecked Sendable {
                     c.backend = backend
                     c.idleStrategy = idle
                     let configuration = c
-                    let name = "LoopKit \(ingress)/\(backend)/\(idle == .park ? "park" : "spin")"
+                    let name = Self.name(ingress: ingress, backend: backend, idle: idle)
                     kinds.append(EntrantKind(name: name, family: .loopkit) { LoopKitEntrant(name: name, configuration: configuration) })
                 }
             }

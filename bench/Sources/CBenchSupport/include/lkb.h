@@ -29,5 +29,7 @@ double lkb_ingress_handoff_ns(int kind);
 /* Pins the calling thread to `cpu` (0, or -1 when it cannot: one CPU, bad index); unpin restores. */
 int lkb_pin_thread(int cpu);
 void lkb_unpin_thread(void);
+/* Sets the calling thread's timer slack (how late the kernel may end its sleeps), in ns. */
+void lkb_set_timer_slack_ns(unsigned long ns);
 
 #endif
