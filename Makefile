@@ -34,9 +34,11 @@ deps:
 FAULT_SUITES := FaultInjection
 FAULT_RUN := LOOPKIT_FAULT_TESTS=1
 test: deps
+	$(call require,python3)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip $(FAULT_SUITES)
 	$(FAULT_RUN) $(SWIFT) test --skip-build --filter $(FAULT_SUITES) --no-parallel
+	cd bench && python3 -m unittest -q test_report
 
 # Optimized: in a debug build an unspecialised generic copy (e.g. reading a Locked<Value>) runs in the
 # standard library's value witnesses, which TSan does not instrument, so a race through it goes unseen.

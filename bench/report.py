@@ -37,15 +37,17 @@ OPTIONAL_ORDER = ("p50_ns", "p99_ns", "p999_ns", "submit_ns_per_op", "allocs_per
 FIELD_LABELS = {"p50_ns": "p50 ns", "p99_ns": "p99 ns", "p999_ns": "p99.9 ns",
                 "submit_ns_per_op": "submit ns/op", "allocs_per_op": "allocs/op",
                 "wake_syscalls_per_op": "wake syscalls/op", "probes": "probes"}
-WORKLOAD_ORDER = ("PingPong", "PingPongLatency", "Burst", "MultiProducer", "Wakeup", "BatchBudget")
-RANKED_COLUMNS = ["Rank", "Entrant", "Family", "Median ns/op", "Min–max ns/op", "CV %", "Runs",
+WORKLOAD_ORDER = ("PingPong", "PingPongLatency", "Burst", "MultiProducer", "Wakeup", "Paced", "BatchBudget")
+RANKED_COLUMNS = ["Rank", "Entrant", "Family", "Median ns/op", "Min–max ns/op", "CV %", "Runs", "Modes",
                   "×best peer", "×Baseline"]
-CORE_COLUMNS = ["Op", "Entrant", "Median ns/op", "Min–max ns/op", "CV %", "Runs"]
+CORE_COLUMNS = ["Op", "Entrant", "Median ns/op", "Min–max ns/op", "CV %", "Runs", "Modes"]
+MODE_GAP, MODE_MIN_RUNS = 1.5, 2
 HEADER_FIELDS = (("Machine id", ("machine", "id")), ("CPU", ("machine", "cpu")),
                  ("Cores", ("machine", "cores")), ("Kernel", ("machine", "kernel")),
                  ("Hostname", ("machine", "hostname")), ("Toolchain", ("toolchain",)),
                  ("Commit", ("commit",)), ("Date", ("date",)), ("Command", ("command",)),
-                 ("Suite", ("suite",)), ("Runs per group", ("runs",)))
+                 ("Suite", ("suite",)), ("Runs per group", ("runs",)),
+                 ("Default configuration", ("default_entrant",)))
 CAS_GROWTH, WAKE_FACTOR, BUDGET_TIME, BUDGET_P99 = 1.5, 10.0, 0.9, 1.0
 INTRO = [
     "Every number in this report is generated from `raw.jsonl` by `bench/report.py` and checked against "
@@ -57,6 +59,10 @@ INTRO = [
     "Baseline's median.",
     "Numbers have three significant digits (integers from a thousand up), ratios two decimals; "
     "— marks a value that was not measured.",
+    "Modes: a group whose sorted runs split, at their largest ratio between neighbours, into two parts of at "
+    "least two runs each, the upper one and a half times the lower or more, is bimodal (the machine changed "
+    "mode between runs); its Modes cell gives each part's median and run count (lower / upper), which the "
+    "single median would average away. — means one mode.",
     "Each machine has its own section: runs from different machines are never mixed in one table.",
 ]
 
@@ -210,6 +216,26 @@ def cv_percent(values):
     return math.sqrt(variance) / mean * 100
 
 
+def modes(values):
+    """(lower, upper) run lists when the runs are bimodal (see INTRO), else None."""
+    ordered = sorted(values)
+    best, split = 0.0, None
+    for k in range(MODE_MIN_RUNS, len(ordered) - MODE_MIN_RUNS + 1):
+        if ordered[k - 1] > 0 and ordered[k] / ordered[k - 1] > best:
+            best, split = ordered[k] / ordered[k - 1], k
+    if split is None or best < MODE_GAP:
+        return None
+    return ordered[:split], ordered[split:]
+
+
+def modes_text(found):
+    """The Modes cell: 'low (n) / high (m)', or — for one mode."""
+    if found is None:
+        return DASH
+    low, high = found
+    return f"{fmt_num(median(low))} ({len(low)}) / {fmt_num(median(high))} ({len(high)})"
+
+
 class Machine:
     """One directory's runs (one machine): its header and per-group statistics."""
 
@@ -232,6 +258,7 @@ class Machine:
                 "runs": len(group["ns"]), "median": median(group["ns"]), "min": min(group["ns"]),
                 "max": max(group["ns"]), "cv": cv_percent(group["ns"]),
                 "fields": {f: median(v) for f, v in group["fields"].items()},
+                "modes": modes(group["ns"]),
             }
 
     def value(self, workload, params, entrant, field):
@@ -278,7 +305,7 @@ def ranked_table(machine, workload, params):
     rows = []
     for rank, g in enumerate(groups, start=1):
         row = [str(rank), g["entrant"], g["family"], fmt_num(g["median"]),
-               f"{fmt_num(g['min'])}–{fmt_num(g['max'])}", fmt_num(g["cv"]), str(g["runs"]),
+               f"{fmt_num(g['min'])}–{fmt_num(g['max'])}", fmt_num(g["cv"]), str(g["runs"]), modes_text(g["modes"]),
                fmt_ratio(ratio(g["median"], best_peer)), fmt_ratio(ratio(g["median"], baseline))]
         row += [fmt_num(g["fields"].get(f)) for f in fields]
         rows.append(row)
@@ -293,7 +320,7 @@ def core_table(machine):
     for g in groups:
         op = dict(g["params"]).get("op", params_text(g["params"]))
         rows.append([op, g["entrant"], fmt_num(g["median"]), f"{fmt_num(g['min'])}–{fmt_num(g['max'])}",
-                     fmt_num(g["cv"]), str(g["runs"])])
+                     fmt_num(g["cv"]), str(g["runs"]), modes_text(g["modes"])])
     return list(CORE_COLUMNS), rows
 
 
@@ -352,8 +379,8 @@ def by_int_param(machine, workload, name):
 def verdict_cas(machine):
     """Hypothesis 1: submit cost (MultiProducer submit_ns_per_op) grows with the producer count."""
     v = Verdict(machine, "CAS contention — does submit cost grow with producers?",
-                "Rule: supported if the median submit ns/op of a LoopKit lock-free or chunked entrant grows "
-                "by ≥ 1.50× from the smallest to the largest producer count.")
+                "Rule: supported if the median submit ns/op of a LoopKit per-producer, lock-free or chunked "
+                "entrant grows by ≥ 1.50× from the smallest to the largest producer count.")
     counts = by_int_param(machine, "MultiProducer", "producers")
     if not counts:
         v.word = "not measured"
@@ -371,7 +398,7 @@ def verdict_cas(machine):
         a, b = ("MultiProducer", low, entrant, field), ("MultiProducer", high, entrant, field)
         return f"{v.cite(*a)} → {v.cite(*b)}, growth {v.cite_ratio(b, a)}"
 
-    for ingress in ("lock-free", "chunked"):
+    for ingress in ("per-producer", "lock-free", "chunked"):
         subject = pick_subject(machine, "MultiProducer", low, high, field,
                                f"LoopKit {ingress}/epoll/spin", f"LoopKit {ingress}/")
         if subject is None:
@@ -389,7 +416,7 @@ def verdict_cas(machine):
         v.sentences.append("For comparison: " + "; ".join(compared) + ".")
     if not grew:
         v.word = "inconclusive"
-        v.sentences.append("No LoopKit lock-free or chunked entrant reports submit ns/op at both ends.")
+        v.sentences.append("No LoopKit per-producer, lock-free or chunked entrant reports submit ns/op at both ends.")
     else:
         v.word = "supported" if any(grew) else "not supported"
     if max(counts) > machine.cores:
@@ -470,7 +497,7 @@ def verdict_batch(machine):
                            "measures it.")
         return v
     low, high = budgets[min(budgets)], budgets[max(budgets)]
-    subject = pick_subject(machine, "BatchBudget", low, high, "ns_per_op", "LoopKit lock-free/auto/spin", "LoopKit ")
+    subject = pick_subject(machine, "BatchBudget", low, high, "ns_per_op", "LoopKit per-producer/auto/spin", "LoopKit ")
     if len(budgets) < 2 or subject is None:
         v.word = "inconclusive"
         v.sentences.append("Fewer than two budgets were measured for one LoopKit entrant.")
@@ -506,13 +533,116 @@ def verdict_batch(machine):
     return v
 
 
+def config_columns(machine):
+    """[(label, workload, params, field)] of the LoopKit configurations table: what this run measured."""
+    columns = []
+    for workload in ("PingPong", "Burst"):
+        for params in machine.params_of(workload)[:1]:
+            columns.append((f"{workload} ns/op", workload, params, "ns_per_op"))
+    counts = by_int_param(machine, "MultiProducer", "producers")
+    for count in sorted({min(counts), max(counts)}) if counts else []:
+        columns.append((f"MultiProducer P={count} ns/op", "MultiProducer", counts[count], "ns_per_op"))
+    for params in machine.params_of("PingPongLatency")[:1]:
+        columns.append(("PingPongLatency p50 ns", "PingPongLatency", params, "p50_ns"))
+    rates = by_int_param(machine, "Paced", "rate")
+    for rate in sorted(rates):
+        columns.append((f"Paced {rate}/s CPU ns/task", "Paced", rates[rate], "ns_per_op"))
+        columns.append((f"Paced {rate}/s p50 ns", "Paced", rates[rate], "p50_ns"))
+    return columns
+
+
+def config_table(machine):
+    """(columns, rows): every LoopKit configuration on the workloads that decide the defaults, by name."""
+    columns = config_columns(machine)
+    keys = {(w, p) for _, w, p, _ in columns}
+    names = sorted({g["entrant"] for g in machine.groups.values()
+                    if g["family"] == "loopkit" and (g["workload"], g["params"]) in keys})
+    default = machine.header.get("default_entrant")
+    rows = [[name, "yes" if name == default else "no"]
+            + [fmt_num(machine.value(w, p, name, f)) for _, w, p, f in columns] for name in names]
+    return ["Entrant", "Default"] + [c[0] for c in columns], rows
+
+
+def core_median(machine, op):
+    """Median ns/op of one CoreMicro op, or None."""
+    return next((g["median"] for g in machine.groups.values()
+                 if g["workload"] == "CoreMicro" and dict(g["params"]).get("op") == op), None)
+
+
+def targets(machine):
+    """[(target, measured, limit, met)] for what this run measured (see TARGETS_NOTE); ratios unrounded."""
+    rows, default = [], machine.header.get("default_entrant")
+    if not default:
+        return rows
+
+    def add(target, value, limit, met, as_ratio=True):
+        if value is not None:
+            rows.append([target, fmt_ratio(value) if as_ratio else fmt_num(value), limit, "yes" if met(value) else "no"])
+
+    throughput = [(w, p, w) for w in ("PingPong", "Burst") for p in machine.params_of(w)[:1]]
+    counts = by_int_param(machine, "MultiProducer", "producers")
+    throughput += [("MultiProducer", counts[c], f"MultiProducer P={c}") for c in (1, 2, 10) if c in counts]
+    for peer, limit in (("libuv", 0.80), ("SwiftNIO", 0.50)):
+        for w, p, label in throughput:
+            add(f"{label}: default ÷ {peer}", ratio(machine.value(w, p, default, "ns_per_op"),
+                                                     machine.value(w, p, peer, "ns_per_op")),
+                f"≤ {fmt_ratio(limit)}", lambda r, limit=limit: r <= limit)
+    add("C-level hand-off: per-producer ingress ÷ floor", ratio(core_median(machine, "ingress_per_producer_handoff"),
+                                                              core_median(machine, "floor_handoff")),
+        "≤ 1.50×", lambda r: r <= 1.5)
+    for p in machine.params_of("PingPongLatency")[:1]:
+        add("PingPongLatency p50: default ÷ spinning round-trip floor",
+            ratio(machine.value("PingPongLatency", p, default, "p50_ns"), core_median(machine, "floor_round_trip")),
+            "≤ 2.00×", lambda r: r <= 2.0)
+    for w, p, label in throughput[:1]:
+        add(f"{label}: default's allocations per task", machine.value(w, p, default, "allocs_per_op"), "= 0",
+            lambda a: a == 0, as_ratio=False)
+    if default.startswith("LoopKit per-producer/"):
+        lock_free = "LoopKit lock-free/" + default[len("LoopKit per-producer/"):]
+        for w, p, label in throughput:
+            limit = machine.value(w, p, lock_free, "wake_syscalls_per_op")
+            if limit is not None:
+                add(f"{label}: default's wake syscalls per task, ≤ {lock_free}'s",
+                    machine.value(w, p, default, "wake_syscalls_per_op"), f"≤ {fmt_num(limit)}",
+                    lambda a, limit=limit: a <= limit, as_ratio=False)
+    park = default.rsplit("/", 1)[0] + "/park"
+    rates = by_int_param(machine, "Paced", "rate")
+    for rate in sorted(rates):
+        p = rates[rate]
+        add(f"Paced {rate}/s: default's CPU per task ÷ {park}'s", ratio(machine.value("Paced", p, default, "ns_per_op"),
+                                                                      machine.value("Paced", p, park, "ns_per_op")),
+            "≤ 1.20×", lambda r: r <= 1.2)
+        add(f"Paced {rate}/s: default's p50 round trip ÷ libuv's", ratio(machine.value("Paced", p, default, "p50_ns"),
+                                                                       machine.value("Paced", p, "libuv", "p50_ns")),
+            "< 1.00×", lambda r: r < 1.0)
+    if machine.cores >= 16:
+        for c in (8, 16, 32):
+            if c in counts:
+                add(f"MultiProducer P={c}: default ÷ Dispatch", ratio(machine.value("MultiProducer", counts[c], default, "ns_per_op"),
+                                                                      machine.value("MultiProducer", counts[c], "Dispatch", "ns_per_op")),
+                    "≤ 0.70×", lambda r: r <= 0.7)
+        if 1 in counts and 16 in counts:
+            add("Submit cost, default: P=16 ÷ P=1", ratio(machine.value("MultiProducer", counts[16], default, "submit_ns_per_op"),
+                                                         machine.value("MultiProducer", counts[1], default, "submit_ns_per_op")),
+                "≤ 1.50×", lambda r: r <= 1.5)
+    return rows
+
+
+TARGETS_NOTE = ("The throughput and idle-CPU targets, computed from this run's medians for the default "
+                "configuration (the header's Default configuration). Throughput: ns/op against libuv and "
+                "SwiftNIO; C level: the per-producer ingress's hand-off against the bare ring floor (CoreMicro); "
+                "latency: PingPongLatency p50 against the spinning round-trip floor (CoreMicro); Paced: CPU per "
+                "task against the same configuration with `.park`, and the p50 round trip against libuv's. The "
+                "scaling rows appear only on machines with 16 cores or more.")
+
+
 def csv_text(machines):
     """summary.csv: one row per machine x workload x params x entrant, in report order, entrants by name."""
     fields = sorted({f for m in machines for g in m.groups.values() for f in g["fields"]}, key=field_sort_key)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["machine", "workload", "params", "entrant", "family", "runs", "median_ns_per_op",
-                     "min_ns_per_op", "max_ns_per_op", "cv_percent"] + [f"median_{f}" for f in fields])
+                     "min_ns_per_op", "max_ns_per_op", "cv_percent", "modes"] + [f"median_{f}" for f in fields])
     for m in machines:
         for workload, params in m.tables():
             groups = [g for g in m.groups.values()
@@ -520,7 +650,7 @@ def csv_text(machines):
             for g in sorted(groups, key=lambda g: (params_sort_key(g["params"]), g["entrant"])):
                 writer.writerow([m.id, g["workload"], params_text(g["params"], ";"), g["entrant"], g["family"],
                                  g["runs"], fmt_num(g["median"]), fmt_num(g["min"]), fmt_num(g["max"]),
-                                 fmt_num(g["cv"])]
+                                 fmt_num(g["cv"]), "" if g["modes"] is None else modes_text(g["modes"])]
                                 + [fmt_num(g["fields"][f]) if f in g["fields"] else "" for f in fields])
     return out.getvalue()
 
@@ -559,6 +689,12 @@ def markdown(machines):
         for workload, params in m.tables():
             columns, rows = core_table(m) if params is None else ranked_table(m, workload, params)
             lines += ["", table_heading(m, workload, params), ""] + md_table(columns, rows)
+        columns, rows = config_table(m)
+        if rows and len(columns) > 2:
+            lines += ["", f"### LoopKit configurations — {m.id}", ""] + md_table(columns, rows)
+        rows = targets(m)
+        if rows:
+            lines += ["", f"### Targets — {m.id}", "", TARGETS_NOTE, ""] + md_table(["Target", "Measured", "Limit", "Met"], rows)
         lines += ["", f"### Verdicts — {m.id}", ""]
         for verdict in (verdict_cas(m), verdict_wakeup(m), verdict_batch(m)):
             lines += [verdict.text(), ""]
@@ -568,7 +704,7 @@ def markdown(machines):
 def plain_table(columns, rows):
     """Aligned plain-text table lines: text columns left-aligned, numeric ones right-aligned."""
     widths = [max(len(str(r[i])) for r in [columns] + rows) for i in range(len(columns))]
-    left = {"Entrant", "Family", "Op"}
+    left = {"Entrant", "Family", "Op", "Target", "Default", "Met"}
     def line(values):
         return "  ".join(str(v).ljust(w) if c in left else str(v).rjust(w)
                          for c, v, w in zip(columns, values, widths)).rstrip()
@@ -584,6 +720,16 @@ def print_tables(machines):
             print()
             print(table_heading(m, workload, params)[4:])
             print("\n".join(plain_table(columns, rows)))
+        columns, rows = config_table(m)
+        if rows and len(columns) > 2:
+            print()
+            print(f"LoopKit configurations — {m.id}")
+            print("\n".join(plain_table(columns, rows)))
+        rows = targets(m)
+        if rows:
+            print()
+            print(f"Targets — {m.id}")
+            print("\n".join(plain_table(["Target", "Measured", "Limit", "Met"], rows)))
         print()
         for verdict in (verdict_cas(m), verdict_wakeup(m), verdict_batch(m)):
             print(f"Verdict: {verdict.title.split(' — ')[0]}: {verdict.word}")

@@ -5,6 +5,7 @@ Builds reports from bench/fixtures/ in a temporary directory, checks that verify
 hand-edits numbers, rows, citations and raw lines and checks that verify.py rejects each edit.
 """
 
+import json
 import os
 import random
 import shutil
@@ -130,11 +131,11 @@ class QuickSuite(Base):
         self.assert_rejected("quick", "summary.csv", "median_ns_per_op", "found 82.6")
 
     def test_deleted_table_row(self):
-        self.edit("quick", "report.md", "| 7 | Dispatch | peer | 128 | 124–133 | 3.50 | 3 | 1.72× | 1.55× | 1.00 | — |\n", "")
+        self.edit("quick", "report.md", "| 7 | Dispatch | peer | 128 | 124–133 | 3.50 | 3 | — | 1.72× | 1.55× | 1.00 | — |\n", "")
         self.assert_rejected("quick", "report.md", "row Dispatch", "missing row")
 
     def test_duplicated_table_row(self):
-        row = "| 7 | Dispatch | peer | 128 | 124–133 | 3.50 | 3 | 1.72× | 1.55× | 1.00 | — |\n"
+        row = "| 7 | Dispatch | peer | 128 | 124–133 | 3.50 | 3 | — | 1.72× | 1.55× | 1.00 | — |\n"
         self.edit("quick", "report.md", row, row + row)
         self.assert_rejected("quick", "2 times")
 
@@ -223,6 +224,61 @@ class MicroSuite(Base):
         self.assertIn("MultiProducer was not run in this suite", md)
         self.edit("micro", "report.md", "| wake_syscall_epoll | CLoopCore | 1197 |", "| wake_syscall_epoll | CLoopCore | 1198 |")
         self.assert_rejected("micro", "CoreMicro", "expected 1197, found 1198")
+
+
+class TargetsAndModes(Base):
+    """A synthetic run with a default configuration: the targets table and the Modes cells, each checked."""
+
+    DEFAULT = "LoopKit per-producer/epoll/spin"
+
+    def write_run(self):
+        header = {"kind": "header", "machine": {"id": "t-box/2x Test CPU", "cpu": "Test CPU", "cores": 2,
+                                                 "kernel": "6.18", "hostname": "t-box"},
+                  "toolchain": "Swift 6.3.1", "commit": "abc", "date": "2026-12-03T00:00:00Z",
+                  "command": "loopbench", "suite": "full", "runs": 5, "default_entrant": self.DEFAULT}
+        lines = [header]
+
+        def runs(workload, params, entrant, family, values, **fields):
+            for i, v in enumerate(values):
+                line = {"kind": "run", "entrant": entrant, "family": family, "workload": workload,
+                        "params": params, "run": i, "ns_per_op": v}
+                line.update({k: f[i] if isinstance(f, list) else f for k, f in fields.items()})
+                lines.append(line)
+
+        pp = {"tasks": "500000"}
+        runs("PingPong", pp, self.DEFAULT, "loopkit", [30, 31, 32, 33, 34], allocs_per_op=0, wake_syscalls_per_op=0)
+        runs("PingPong", pp, "LoopKit lock-free/epoll/spin", "loopkit", [50, 51, 52, 53, 54], allocs_per_op=0,
+             wake_syscalls_per_op=0)
+        runs("PingPong", pp, "libuv", "peer", [40, 41, 120, 125, 130])   # bimodal: 40.5 (2) / 125 (3)
+        runs("PingPong", pp, "SwiftNIO", "peer", [100, 101, 102, 103, 104])
+        for op, values in (("floor_handoff", [20, 20, 21, 21, 22]), ("ingress_per_producer_handoff", [25, 26, 27, 28, 29]),
+                           ("floor_round_trip", [100, 101, 102, 103, 104])):
+            runs("CoreMicro", {"op": op}, "CLoopCore", "loopkit", values)
+        os.makedirs(self.dir("targets"))
+        write(os.path.join(self.dir("targets"), "raw.jsonl"), "".join(json.dumps(l) + "\n" for l in lines))
+
+    def test_targets_and_modes(self):
+        self.write_run()
+        self.build("targets")
+        md = read(os.path.join(self.dir("targets"), "report.md"))
+        self.assertIn("| Default configuration | LoopKit per-producer/epoll/spin |", md)
+        self.assertIn("| 4 | libuv | peer | 120 | 40.0–130 | 50.9 | 5 | 40.5 (2) / 125 (3) |", md)
+        self.assertIn("| PingPong: default ÷ libuv | 0.27× | ≤ 0.80× | yes |", md)
+        self.assertIn("| PingPong: default ÷ SwiftNIO | 0.31× | ≤ 0.50× | yes |", md)
+        self.assertIn("| C-level hand-off: per-producer ingress ÷ floor | 1.29× | ≤ 1.50× | yes |", md)
+        self.assertIn("| PingPong: default's allocations per task | 0 | = 0 | yes |", md)
+        self.assertIn("| LoopKit per-producer/epoll/spin | yes | 32.0 |", md)
+        self.edit("targets", "report.md", "| PingPong: default ÷ libuv | 0.27× | ≤ 0.80× | yes |",
+                  "| PingPong: default ÷ libuv | 0.27× | ≤ 0.80× | no |")
+        self.assert_rejected("targets", "Targets", "expected yes, found no")
+
+    def test_a_tampered_mode_is_caught(self):
+        self.write_run()
+        self.build("targets")
+        self.edit("targets", "report.md", "40.5 (2) / 125 (3)", "40.5 (2) / 126 (3)")
+        self.assert_rejected("targets", "Modes")
+        self.edit("targets", "report.md", "40.5 (2) / 126 (3)", "—")
+        self.assert_rejected("targets", "Modes")
 
 
 if __name__ == "__main__":

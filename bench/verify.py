@@ -29,21 +29,27 @@ BASE_KEYS = {"kind", "entrant", "family", "workload", "params", "run", "ns_per_o
 FIELD_ORDER = ["p50_ns", "p99_ns", "p999_ns", "submit_ns_per_op", "allocs_per_op", "wake_syscalls_per_op", "probes"]
 LABELS = {"p50_ns": "p50 ns", "p99_ns": "p99 ns", "p999_ns": "p99.9 ns", "submit_ns_per_op": "submit ns/op",
           "allocs_per_op": "allocs/op", "wake_syscalls_per_op": "wake syscalls/op", "probes": "probes"}
-WORKLOADS = ["PingPong", "PingPongLatency", "Burst", "MultiProducer", "Wakeup", "BatchBudget"]
+WORKLOADS = ["PingPong", "PingPongLatency", "Burst", "MultiProducer", "Wakeup", "Paced", "BatchBudget"]
 TITLE = "# LoopKit benchmark tournament — report"
 HEADER_ROWS = [("Machine id", "machine.id"), ("CPU", "machine.cpu"), ("Cores", "machine.cores"),
                ("Kernel", "machine.kernel"), ("Hostname", "machine.hostname"), ("Toolchain", "toolchain"),
                ("Commit", "commit"), ("Date", "date"), ("Command", "command"), ("Suite", "suite"),
-               ("Runs per group", "runs")]
+               ("Runs per group", "runs"), ("Default configuration", "default_entrant")]
 VERDICT_TITLES = ["CAS contention", "Wakeup syscalls", "Batch budget"]
 RULES = [  # the stated rules, which the expected verdicts below apply to unrounded medians
-    "Rule: supported if the median submit ns/op of a LoopKit lock-free or chunked entrant grows by ≥ 1.50× "
-    "from the smallest to the largest producer count.",
+    "Rule: supported if the median submit ns/op of a LoopKit per-producer, lock-free or chunked entrant grows "
+    "by ≥ 1.50× from the smallest to the largest producer count.",
     "Rule: supported if the round-trip p50 to a sleeping (parked) loop is ≥ 10× that to a running (spinning) one.",
     "Rule: supported if ns/op at the largest budget is ≤ 0.90× that at the smallest (≥ 10% less time per task) "
     "while the probe p99 grows (> 1.00×).",
 ]
 ALLOWED_BARE = {"1.50×", "10×", "0.90×", "1.00×", "10%"}  # the verdict rules' own constants
+TARGETS_NOTE = ("The throughput and idle-CPU targets, computed from this run's medians for the default "
+                "configuration (the header's Default configuration). Throughput: ns/op against libuv and "
+                "SwiftNIO; C level: the per-producer ingress's hand-off against the bare ring floor (CoreMicro); "
+                "latency: PingPongLatency p50 against the spinning round-trip floor (CoreMicro); Paced: CPU per "
+                "task against the same configuration with `.park`, and the p50 round trip against libuv's. The "
+                "scaling rows appear only on machines with 16 cores or more.")
 BARE_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?[×%]?")
 CITATION = re.compile(r"\*\*([^*]+)\*\* \[([^\]]+)\]")
 
@@ -84,8 +90,14 @@ def spellings(kind, value):
 
 
 def matches(expected, found):
-    """expected is ('text', s), ('num', x), ('ratio', x), ('range', lo, hi) or ('csv', x)."""
+    """expected is ('text', s), ('num', x), ('ratio', x), ('range', lo, hi), ('csv', x), ('modes', lo, n,
+    hi, m) or ('csvmodes', spec)."""
     kind = expected[0]
+    if kind == "csvmodes":
+        return found == "" if expected[1][0] == "text" else matches(expected[1], found)
+    if kind == "modes":
+        return any(found == f"{a} ({expected[2]}) / {b} ({expected[4]})"
+                   for a in spellings("num", expected[1]) for b in spellings("num", expected[3]))
     if kind == "range":
         return any(found == f"{a}–{b}" for a in spellings("num", expected[1]) for b in spellings("num", expected[2]))
     if kind == "csv":
@@ -95,6 +107,10 @@ def matches(expected, found):
 
 def shown(expected):
     """The canonical rendering of an expected value, for messages."""
+    if expected[0] == "csvmodes":
+        return "" if expected[1][0] == "text" else shown(expected[1])
+    if expected[0] == "modes":
+        return f"{number_text(expected[1])} ({expected[2]}) / {number_text(expected[3])} ({expected[4]})"
     if expected[0] == "range":
         return f"{number_text(expected[1])}–{number_text(expected[2])}"
     if expected[0] == "csv":
@@ -216,6 +232,25 @@ class Box:
         return pairs + ([("CoreMicro", None)] if any(k[0] == "CoreMicro" for k in self.groups) else [])
 
 
+def bimodal(values):
+    """(lower, upper) when the sorted runs split at their largest neighbour ratio (first on ties) into two
+    parts of >= 2 runs that are >= 1.5x apart; else None. Written from the report's stated rule."""
+    v = sorted(values)
+    candidates = [(v[k] / v[k - 1], -k) for k in range(2, len(v) - 1) if v[k - 1] > 0]
+    if not candidates:
+        return None
+    gap, negative_k = max(candidates)
+    return (v[:-negative_k], v[-negative_k:]) if gap >= 1.5 else None
+
+
+def modes_spec(values):
+    """A 'text' spec for the Modes cell (accepting the ±1e-9 spellings of each median)."""
+    split = bimodal(values)
+    if split is None:
+        return ("text", DASH)
+    return ("modes", statistics.median(split[0]), len(split[0]), statistics.median(split[1]), len(split[1]))
+
+
 def kv(params, sep=" "):
     return sep.join(f"{k}={v}" for k, v in params)
 
@@ -228,7 +263,7 @@ def spread_cells(box, key):
     """[median, min–max, CV, runs] specs of one group, shared by both table kinds."""
     values = box.groups[key]["ns"]
     return [("num", statistics.median(values)), ("range", min(values), max(values)),
-            ("num", box.cv(key)), ("text", str(len(values)))]
+            ("num", box.cv(key)), ("text", str(len(values))), modes_spec(values)]
 
 
 def expected_tables(box):
@@ -237,7 +272,7 @@ def expected_tables(box):
     for workload, params in box.tables():
         if params is None:  # CoreMicro: one row per op, sorted by op
             keys = sorted((k for k in box.groups if k[0] == "CoreMicro"), key=lambda k: (kv(k[1]), k[2]))
-            columns = ["Op", "Entrant", "Median ns/op", "Min–max ns/op", "CV %", "Runs"]
+            columns = ["Op", "Entrant", "Median ns/op", "Min–max ns/op", "CV %", "Runs", "Modes"]
             rows = []
             for k in keys:
                 op = dict(k[1]).get("op", kv(k[1]))
@@ -250,7 +285,7 @@ def expected_tables(box):
         best = min(peer_medians) if peer_medians else None
         base = box.get(workload, params, "Baseline", "ns_per_op")
         extra = box.fields(keys)
-        columns = ["Rank", "Entrant", "Family", "Median ns/op", "Min–max ns/op", "CV %", "Runs",
+        columns = ["Rank", "Entrant", "Family", "Median ns/op", "Min–max ns/op", "CV %", "Runs", "Modes",
                    "×best peer", "×Baseline"] + [LABELS.get(f, f) for f in extra]
         rows = []
         for rank, k in enumerate(keys, start=1):
@@ -261,6 +296,93 @@ def expected_tables(box):
             rows.append(((k[2],), cells))
         tables[heading_for(box, workload, params)] = (columns, rows)
     return tables
+
+
+def config_table(box):
+    """(columns, rows) of the LoopKit configurations table, or None when it has no measured column."""
+    cols = []
+    for w in ("PingPong", "Burst"):
+        for p in box.param_sets(w)[:1]:
+            cols.append((f"{w} ns/op", w, p, "ns_per_op"))
+    counts = first_by_int(box, "MultiProducer", "producers")
+    for c in sorted({min(counts), max(counts)}) if counts else []:
+        cols.append((f"MultiProducer P={c} ns/op", "MultiProducer", counts[c], "ns_per_op"))
+    for p in box.param_sets("PingPongLatency")[:1]:
+        cols.append(("PingPongLatency p50 ns", "PingPongLatency", p, "p50_ns"))
+    rates = first_by_int(box, "Paced", "rate")
+    for r in sorted(rates):
+        cols += [(f"Paced {r}/s CPU ns/task", "Paced", rates[r], "ns_per_op"), (f"Paced {r}/s p50 ns", "Paced", rates[r], "p50_ns")]
+    pairs = {(w, p) for _, w, p, _ in cols}
+    names = sorted({k[2] for k in box.groups if box.family(k) == "loopkit" and (k[0], k[1]) in pairs})
+    if not cols or not names:
+        return None
+    default = box.header.get("default_entrant")
+    rows = [((n,), [("text", n), ("text", "yes" if n == default else "no")] + [("num", box.get(w, p, n, f)) for _, w, p, f in cols])
+            for n in names]
+    return ["Entrant", "Default"] + [c[0] for c in cols], rows
+
+
+def core_op(box, op):
+    """Median of one CoreMicro op, or None."""
+    for k in box.groups:
+        if k[0] == "CoreMicro" and dict(k[1]).get("op") == op:
+            return box.get(*k, "ns_per_op")
+    return None
+
+
+def expected_targets(box):
+    """[(row key, [cell specs])] of the targets table (the rules as the report states them)."""
+    rows, d = [], box.header.get("default_entrant")
+    if not d:
+        return rows
+
+    def over(a, b):
+        return None if a is None or b is None or b <= 0 else a / b
+
+    def row(target, value, limit, ok, kind="ratio"):
+        if value is not None:
+            rows.append(((target,), [("text", target), (kind, value), ("text", limit), ("text", "yes" if ok(value) else "no")]))
+
+    sets = [(w, p, w) for w in ("PingPong", "Burst") for p in box.param_sets(w)[:1]]
+    counts = first_by_int(box, "MultiProducer", "producers")
+    sets += [("MultiProducer", counts[c], f"MultiProducer P={c}") for c in (1, 2, 10) if c in counts]
+    for peer, limit, text in (("libuv", 0.8, "≤ 0.80×"), ("SwiftNIO", 0.5, "≤ 0.50×")):
+        for w, p, label in sets:
+            row(f"{label}: default ÷ {peer}", over(box.get(w, p, d, "ns_per_op"), box.get(w, p, peer, "ns_per_op")),
+                text, lambda r, limit=limit: r <= limit)
+    row("C-level hand-off: per-producer ingress ÷ floor", over(core_op(box, "ingress_per_producer_handoff"),
+                                                            core_op(box, "floor_handoff")), "≤ 1.50×", lambda r: r <= 1.5)
+    for p in box.param_sets("PingPongLatency")[:1]:
+        row("PingPongLatency p50: default ÷ spinning round-trip floor",
+            over(box.get("PingPongLatency", p, d, "p50_ns"), core_op(box, "floor_round_trip")), "≤ 2.00×", lambda r: r <= 2)
+    for w, p, label in sets[:1]:
+        row(f"{label}: default's allocations per task", box.get(w, p, d, "allocs_per_op"), "= 0", lambda a: a == 0, "num")
+    if d.startswith("LoopKit per-producer/"):
+        lf = "LoopKit lock-free/" + d[len("LoopKit per-producer/"):]
+        for w, p, label in sets:
+            limit = box.get(w, p, lf, "wake_syscalls_per_op")
+            if limit is not None:
+                row(f"{label}: default's wake syscalls per task, ≤ {lf}'s", box.get(w, p, d, "wake_syscalls_per_op"),
+                    f"≤ {number_text(limit)}", lambda a, limit=limit: a <= limit, "num")
+    park = d.rsplit("/", 1)[0] + "/park"
+    rates = first_by_int(box, "Paced", "rate")
+    for r in sorted(rates):
+        p = rates[r]
+        row(f"Paced {r}/s: default's CPU per task ÷ {park}'s", over(box.get("Paced", p, d, "ns_per_op"),
+                                                                  box.get("Paced", p, park, "ns_per_op")), "≤ 1.20×", lambda x: x <= 1.2)
+        row(f"Paced {r}/s: default's p50 round trip ÷ libuv's", over(box.get("Paced", p, d, "p50_ns"),
+                                                                   box.get("Paced", p, "libuv", "p50_ns")), "< 1.00×", lambda x: x < 1)
+    if box.cores >= 16:
+        for c in (8, 16, 32):
+            if c in counts:
+                row(f"MultiProducer P={c}: default ÷ Dispatch", over(box.get("MultiProducer", counts[c], d, "ns_per_op"),
+                                                                     box.get("MultiProducer", counts[c], "Dispatch", "ns_per_op")),
+                    "≤ 0.70×", lambda x: x <= 0.7)
+        if 1 in counts and 16 in counts:
+            row("Submit cost, default: P=16 ÷ P=1", over(box.get("MultiProducer", counts[16], d, "submit_ns_per_op"),
+                                                        box.get("MultiProducer", counts[1], d, "submit_ns_per_op")),
+                "≤ 1.50×", lambda x: x <= 1.5)
+    return rows
 
 
 def cite(workload, params, entrant, field):
@@ -301,7 +423,7 @@ def expect_cas(box):
     if len(counts) < 2:
         return ("not measured" if not counts else "inconclusive"), []
     low, high, f, sources, hits = counts[min(counts)], counts[max(counts)], "submit_ns_per_op", [], []
-    for ingress in ("lock-free", "chunked"):
+    for ingress in ("per-producer", "lock-free", "chunked"):
         who = subject(box, "MultiProducer", low, high, f, f"LoopKit {ingress}/epoll/spin", f"LoopKit {ingress}/")
         if who:
             sources += growth_sources("MultiProducer", low, high, who, f)
@@ -360,7 +482,7 @@ def expect_batch(box):
     if not budgets:
         return "not measured", []
     low, high = budgets[min(budgets)], budgets[max(budgets)]
-    who = subject(box, "BatchBudget", low, high, "ns_per_op", "LoopKit lock-free/auto/spin", "LoopKit ")
+    who = subject(box, "BatchBudget", low, high, "ns_per_op", "LoopKit per-producer/auto/spin", "LoopKit ")
     if len(budgets) < 2 or who is None:
         return "inconclusive", []
     sources = []
@@ -462,11 +584,14 @@ def compare_table(name, columns, expected_rows, rows, out):
     if not rows or rows[0] != columns:
         out.add("report.md", f"{name}: columns", " | ".join(columns), " | ".join(rows[0]) if rows else "no table")
         return
-    ranked = columns[0] == "Rank"  # ranked rows are keyed by Entrant; CoreMicro rows by (Op, Entrant)
+    # Ranked rows are keyed by Entrant (after Rank); the others by their leading cells (CoreMicro: Op,
+    # Entrant; configurations: Entrant; targets: Target), as many as the expected keys have.
+    offset = 1 if columns[0] == "Rank" else 0
+    width = len(expected_rows[0][0]) if expected_rows else 1
     found = {}
     order = []
     for row in rows[2:]:
-        key = (row[1],) if ranked and len(row) > 1 else tuple(row[:2])
+        key = tuple(row[offset:offset + width])
         found.setdefault(key, []).append(row)
         order.append(key)
     wanted = [key for key, _ in expected_rows]
@@ -505,7 +630,7 @@ def check_csv(path, boxes, out):
         all_fields |= set(box.fields(list(box.groups)))
     fields = sorted(all_fields, key=lambda f: (FIELD_ORDER.index(f) if f in FIELD_ORDER else 99, f))
     columns = ["machine", "workload", "params", "entrant", "family", "runs", "median_ns_per_op", "min_ns_per_op",
-               "max_ns_per_op", "cv_percent"] + [f"median_{f}" for f in fields]
+               "max_ns_per_op", "cv_percent", "modes"] + [f"median_{f}" for f in fields]
     if not rows or rows[0] != columns:
         out.add("summary.csv", "header", ",".join(columns), ",".join(rows[0]) if rows else "empty")
         return
@@ -515,7 +640,7 @@ def check_csv(path, boxes, out):
             ns = group["ns"]
             expected[(box.id, key[0], kv(key[1], ";"), key[2])] = (
                 [("text", group["family"]), ("text", str(len(ns))), ("csv", statistics.median(ns)),
-                 ("csv", min(ns)), ("csv", max(ns)), ("csv", box.cv(key))]
+                 ("csv", min(ns)), ("csv", max(ns)), ("csv", box.cv(key)), ("csvmodes", modes_spec(ns))]
                 + [("csv", box.get(*key, f)) for f in fields])
     seen = set()
     for number, row in enumerate(rows[1:], start=2):
@@ -572,6 +697,12 @@ def check_report(directory, out):
         expected[f"## M{index} — {box.id}"] = ("header", header_rows + [["Source", f"`{box.source}`"]])
         for heading, table in expected_tables(box).items():
             expected[heading] = ("table", table)
+        configurations = config_table(box)
+        if configurations:
+            expected[f"### LoopKit configurations — {box.id}"] = ("table", configurations)
+        goals = expected_targets(box)
+        if goals:
+            expected[f"### Targets — {box.id}"] = ("targets", (["Target", "Measured", "Limit", "Met"], goals))
         expected[f"### Verdicts — {box.id}"] = ("verdicts", box)
     found = [b[0] for b in blocks]
     for heading in expected:
@@ -585,12 +716,15 @@ def check_report(directory, out):
         kind = expected.get(heading)
         if kind and kind[0] == "header":
             check_header(heading, kind[1], rows[2:], out)
-        elif kind and kind[0] == "table":
+        elif kind and kind[0] in ("table", "targets"):
             compare_table(heading, kind[1][0], kind[1][1], rows, out)
         if rows and (kind is None or kind[0] == "verdicts") and heading != "## Sources":
             out.add("report.md", heading, "no table here", f"a table of {len(rows)} lines")
         if kind and kind[0] == "verdicts":
             check_verdicts(kind[1], paragraphs, out, heading)
+        elif kind and kind[0] == "targets":
+            if paragraphs != [TARGETS_NOTE]:
+                out.add("report.md", heading, "the targets note, unchanged", " / ".join(paragraphs)[:80])
         else:
             for line in paragraphs:
                 check_bare(line, out, heading)

@@ -80,7 +80,7 @@ struct LoopBench: ParsableCommand {
                 try entrant.start()
                 let result = workload.body(entrant)
                 entrant.shutdown()
-                writer.write(line(entrant: "LoopKit lock-free/auto/spin", family: "loopkit", workload: workload, run: run, result))
+                writer.write(line(entrant: entrant.name, family: "loopkit", workload: workload, run: run, result))
             }
         }
         if plan.coreMicro {

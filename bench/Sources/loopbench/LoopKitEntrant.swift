@@ -56,10 +56,11 @@ final class LoopKitEntrant: Entrant, @unchecked Sendable {
         return kinds
     }
 
-    /// A LoopKit entrant with a given external batch budget (BatchBudget workload).
+    /// The default configuration with a given external batch budget (BatchBudget workload; the budget is
+    /// the workload's parameter, not part of the entrant's name).
     static func withBudget(_ budget: Int) -> LoopKitEntrant {
         var c = EventLoop.Configuration()
         c.externalBatchBudget = budget
-        return LoopKitEntrant(name: "LoopKit lock-free/auto/spin budget=\(budget)", configuration: c)
+        return LoopKitEntrant(name: name(ingress: c.ingress, backend: c.backend, idle: c.idleStrategy), configuration: c)
     }
 }
