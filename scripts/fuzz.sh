@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_ONLY=${FUZZ_ONLY:-}
-HARNESSES=(mpsc chunkq ring timerheap)
+HARNESSES=(mpsc chunkq ring ingress_pp timerheap)
 OUT=.build-fuzz
 
 if ! [[ $FUZZ_SECONDS =~ ^[0-9]+$ ]] || ((FUZZ_SECONDS < 1)); then
