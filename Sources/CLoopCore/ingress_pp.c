@@ -64,6 +64,10 @@
 /* Tasks drained from a held record before the loop lets its pushes skip the fence. */
 #define PP_FAST_AFTER 4096u
 
+/* Benchmarks only (lk_ingress_fast_mode_for_testing): 0 keeps every record fenced. Stored before the
+ * ingresses it affects are used and read by their loops (relaxed: a setting, handed over with them). */
+static _Atomic int lk__pp_fast_mode_enabled = 1;
+
 typedef struct pp_ingress pp_ingress;
 
 struct lk_producer {
@@ -445,7 +449,9 @@ static size_t pp_pop_batch(lk_ingress *base, lk_task *out, size_t max, bool *bus
             more |= got == want;
             if (!p->fast && (p->drained += (uint32_t)got) >= PP_FAST_AFTER) {
                 p->drained = PP_FAST_AFTER;
-                if (lk__barrier_is_asymmetric()) set_fast(p);
+                /* relaxed: see lk__pp_fast_mode_enabled. */
+                if (lk__barrier_is_asymmetric() && atomic_load_explicit(&lk__pp_fast_mode_enabled, memory_order_relaxed))
+                    set_fast(p);
             }
         } else if (++p->idle >= PP_IDLE_LIMIT || producer_gone(p)) {
             retire(ing, p); /* may unlink p (next stays valid: only p leaves, or p comes back last) */
@@ -555,4 +561,9 @@ void lk_ingress_exit_producer_for_testing(lk_producer *p) {
     pthread_mutex_lock(&lk__pp_lock);
     exit_record_locked(p);
     pthread_mutex_unlock(&lk__pp_lock);
+}
+
+void lk_ingress_fast_mode_for_testing(bool enabled) {
+    /* relaxed: see lk__pp_fast_mode_enabled. */
+    atomic_store_explicit(&lk__pp_fast_mode_enabled, enabled ? 1 : 0, memory_order_relaxed);
 }

@@ -42,8 +42,11 @@ struct lk_ring {
      * the consumer (acquire) to tell BUSY from EMPTY and by length readers. */
     alignas(LK_FALSE_SHARING_RANGE) _Atomic uint64_t tail;
 
-    /* Next position to consume. Stored only by the consumer (relaxed: nothing is published through it;
-     * producers learn a slot is free from its seq); loaded relaxed by length readers for a snapshot. */
+    /* Next position to consume. Stored only by the consumer, after the slot's seq showed the position
+     * published (release: a length reader that acquires head then sees a tail at least that far, since
+     * the producer claimed the position before publishing it); loaded by length readers (acquire, pairs
+     * with it) and by the consumer itself (relaxed: its own value). Producers learn a slot is free from its
+     * seq, never from head. */
     alignas(LK_FALSE_SHARING_RANGE) _Atomic uint64_t head;
 
     /* Unconsumed overflow tasks. Stored under `lock` (release: publishes "the overflow is active" so a
@@ -181,7 +184,7 @@ static lk_pop_status ring_pop(lk_ring *r, lk_task *out) {
         *out = slot->task;
         /* release: the task has been read; hands the slot to the producer of pos + capacity. */
         atomic_store_explicit(&slot->seq, pos + r->capacity, memory_order_release);
-        atomic_store_explicit(&r->head, pos + 1, memory_order_relaxed); /* see head's declaration */
+        atomic_store_explicit(&r->head, pos + 1, memory_order_release); /* see head's declaration */
         return LK_POP_OK;
     }
     /* acquire: a claimed position (tail moved) is a push in flight: BUSY, not EMPTY. */
@@ -251,11 +254,12 @@ size_t lk_ring_overflow_length(lk_ring *r) {
 }
 
 size_t lk_ring_length(lk_ring *r) {
-    /* relaxed: a snapshot; see head's declaration. */
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    /* acquire: pairs with nothing stronger than the claim CAS; tail only grows, so tail - head >= 0 when
-     * head is read first. */
-    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    /* acquire: pairs with the consumer's release of head. Read first, so that the tail read after it is at
+     * least this head (head was stored after its position's claim, which the acquire makes visible, and
+     * tail only grows): tail - head cannot wrap, on any thread. */
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+    /* relaxed: ordered after the head load by its acquire; see above. */
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     return (size_t)(tail - head) + lk_ring_overflow_length(r);
 }
 

@@ -42,11 +42,15 @@ _Static_assert((LK_SPSCQ_SEGMENT_SLOTS & (LK_SPSCQ_SEGMENT_SLOTS - 1)) == 0, "se
 
 typedef struct lk_segment lk_segment;
 struct lk_segment {
-    lk_spscq_slot slots[LK_SPSCQ_SEGMENT_SLOTS];
+    /* Line-aligned, which also pads the struct to whole lines: aligned_alloc needs a size that is a
+     * multiple of the alignment. */
+    alignas(LK_CACHELINE) lk_spscq_slot slots[LK_SPSCQ_SEGMENT_SLOTS];
     /* The segment after this one. Stored by P (release: publishes the new segment's zeroed or stale seq
      * words) before it writes the segment's first task; loaded by C (acquire, pairs with it). */
     _Atomic(lk_segment *) next;
 };
+
+_Static_assert(sizeof(lk_segment) % LK_CACHELINE == 0, "aligned_alloc(LK_CACHELINE, sizeof(lk_segment))");
 
 struct lk_spscq {
     /* P-private line. */

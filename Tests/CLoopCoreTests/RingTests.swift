@@ -7,6 +7,7 @@
 // tasks; is_empty == (length == 0).
 
 import CLoopCore
+import Synchronization
 import Glibc
 import Testing
 import TestSupport
@@ -482,6 +483,41 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         #expect(lk_ring_pop(ring, &out) == LK_POP_EMPTY)
         #expect(lk_ring_is_empty(ring))
         #expect(lk_ring_length(ring) == 0)
+    }
+
+    /// `lk_ring_length` from a thread that is neither producer nor consumer, while both run: every snapshot
+    /// lies between 0 and what was pushed, never a wrapped `tail - head` (which a head read after the tail
+    /// it is subtracted from would give).
+    @Test func lengthReadFromAThirdThreadNeverWraps() throws {
+        let ring = try makeTestingRing(capacity: 64, start: UInt64.max - 200)
+        defer { lk_ring_destroy(ring) }
+        let shared = SharedHandle(ring)
+        let total = stressCount(200_000, minimum: 20_000)
+        let done = Atomic<Bool>(false)
+        let worst = Atomic<Int>(0)
+        let group = ThreadGroup(2) { role in
+            if role == 0 { // producer
+                for i in 0..<total {
+                    var t = makeTask(i)
+                    precondition(lk_ring_push(shared.pointer, &t) == 0)
+                }
+                return
+            }
+            while !done.load(ordering: .acquiring) { // observer
+                let length = lk_ring_length(shared.pointer)
+                if length > worst.load(ordering: .relaxed) { worst.store(length, ordering: .relaxed) }
+            }
+        }
+        var out = blankTask
+        var popped = 0
+        let drained = waitUntil(seconds: 60) {
+            while lk_ring_pop(ring, &out) == LK_POP_OK { popped += 1 }
+            return popped == total
+        }
+        done.store(true, ordering: .releasing)
+        group.join()
+        #expect(drained, "popped \(popped) of \(total)")
+        #expect(worst.load(ordering: .relaxed) <= total, "a snapshot of \(worst.load(ordering: .relaxed)) tasks")
     }
 
     // MARK: Construction

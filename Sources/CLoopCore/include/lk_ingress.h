@@ -83,5 +83,8 @@ typedef struct lk_producer lk_producer;
 lk_producer *lk_ingress_attach_producer_for_testing(lk_ingress *q);
 int lk_ingress_push_from_for_testing(lk_ingress *q, lk_producer *p, const lk_task *task, int *wake_rc);
 void lk_ingress_exit_producer_for_testing(lk_producer *p);
+/* Benchmarks only: false keeps every per-producer push fenced (no fast mode), to measure what fast mode
+ * saves. Process-wide; set it while no per-producer ingress is in use. */
+void lk_ingress_fast_mode_for_testing(bool enabled);
 
 #endif

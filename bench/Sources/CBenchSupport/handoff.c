@@ -153,11 +153,22 @@ static void *ingress_consumer(void *arg) {
     return NULL;
 }
 
-double lkb_ingress_handoff_ns(int kind) {
+/* variant: 0 as LoopKit runs it; 1 per-producer pushes kept fenced (no fast mode); 2 a wake notification
+ * (fence + state load) after every push, as every push paid before the per-producer kind. */
+static double measure_ingress_handoff(lk_ingress_kind kind, int variant) {
     ingress_handoff *x = aligned_alloc(128, sizeof(*x));
     if (x == NULL) return -1;
     atomic_init(&x->failed, 0);
-    if (lk_ingress_create(&x->q, (lk_ingress_kind)kind, NULL) != 0) {
+    lk_wake *w = NULL;
+    if (variant == 2 && lk_wake_create(&w) != 0) {
+        free(x);
+        return -1;
+    }
+    if (variant == 2) lk_wake_state_store(w, LK_STATE_RUNNING); /* running: notify costs its fence and load */
+    if (variant == 1) lk_ingress_fast_mode_for_testing(false);
+    if (lk_ingress_create(&x->q, kind, NULL) != 0) {
+        lk_ingress_fast_mode_for_testing(true);
+        lk_wake_destroy(w);
         free(x);
         return -1;
     }
@@ -168,12 +179,19 @@ double lkb_ingress_handoff_ns(int kind) {
     for (uint64_t i = 0; i < HANDOFF_TASKS; i++) {
         lk_task t = {{i, 1, 2}};
         while (lk_ingress_push(x->q, &t, NULL) != 0) lk_thread_spin_pause(); /* -ENOMEM: not here */
+        if (variant == 2) lk_wake_notify(w);
     }
     pthread_join(th, NULL);
     double ns = (double)(lk_clock_now_ns() - start) / HANDOFF_TASKS;
     lkb_unpin_thread();
     bool failed = atomic_load_explicit(&x->failed, memory_order_relaxed) != 0;
     lk_ingress_destroy(x->q);
+    lk_ingress_fast_mode_for_testing(true);
+    lk_wake_destroy(w);
     free(x);
     return failed ? -1 : ns;
 }
+
+double lkb_ingress_handoff_ns(int kind) { return measure_ingress_handoff((lk_ingress_kind)kind, 0); }
+double lkb_ingress_handoff_fenced_ns(void) { return measure_ingress_handoff(LK_INGRESS_PER_PRODUCER, 1); }
+double lkb_ingress_handoff_notify_each_ns(void) { return measure_ingress_handoff(LK_INGRESS_PER_PRODUCER, 2); }

@@ -25,6 +25,10 @@ double lkb_floor_handoff_ns(void);
 double lkb_floor_round_trip_ns(void);
 /* LoopKit's ingress of the given kind (lk_ingress_kind) moving the same tasks. */
 double lkb_ingress_handoff_ns(int kind);
+/* The per-producer hand-off without fast mode (a fence per push), and with a wake notification per push:
+ * what each of those per-task costs adds. */
+double lkb_ingress_handoff_fenced_ns(void);
+double lkb_ingress_handoff_notify_each_ns(void);
 
 /* Pins the calling thread to `cpu` (0, or -1 when it cannot: one CPU, bad index); unpin restores. */
 int lkb_pin_thread(int cpu);
