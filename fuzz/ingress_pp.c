@@ -43,7 +43,8 @@
  *   push:          -ENOMEM and nothing queued exactly when an allocation it makes fails (the slot's first push
  *                  registers its record; a push at a segment boundary with no spare segment allocates one),
  *                  else 0. It announces (and notifies) exactly when SCHEDULED was clear: the record is not
- *                  held by the loop. wake_rc and lk_wake_counters follow lk_wake_notify: a request when the
+ *                  held by the loop; after a notification that failed, the slot's next push notifies too
+ *                  (announcing or not). wake_rc and lk_wake_counters follow lk_wake_notify: a request when the
  *                  state is SLEEPING, an eventfd write (1) unless one is pending since the last
  *                  lk_wake_prepare_park, -EIO when the injected write failures exhaust the retries;
  *   attach:        NULL exactly when the record or its first segment fails to allocate;
@@ -117,6 +118,7 @@ typedef struct mrec {
     bool active;      /* in the loop's active list */
     bool unscheduled; /* SCHEDULED cleared by prepare_park, pending finish_park */
     bool fast;        /* FAST */
+    bool notify_again; /* its last notification failed: the next push notifies too */
     uint32_t idle;
     uint32_t drained;
     int next, prev; /* active list links (slots) */
@@ -437,9 +439,13 @@ static void push_task(harness *h, int i) {
         r->sched = true;
         ready_push(h, i);
     }
-    int want = announce ? model_notify(h) : 0;
+    /* A failed notification is repeated by the slot's next push, announced or not. */
+    bool notifies = announce || r->notify_again;
+    int want = notifies ? model_notify(h) : 0;
+    if (notifies) r->notify_again = want < 0;
     FUZZ_CHECK(wake_rc == want, "push %llu from slot %d: wake_rc %d, model says %d (%s; state %d, pending %d)",
-               (unsigned long long)seq, i, wake_rc, want, announce ? "announces" : "held, no notification",
+               (unsigned long long)seq, i, wake_rc, want,
+               announce ? "announces" : notifies ? "held, notifies again after a failure" : "held, no notification",
                (int)h->state, h->pending);
 }
 

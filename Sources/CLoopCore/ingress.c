@@ -1,6 +1,5 @@
 /*
- * ingress.c — the kind table and the dispatch of lk_ingress_* calls to a kind's ops (ingress_impl.h),
- * plus the one thing every kind shares: notifying the loop after a push that needs it.
+ * ingress.c — the kind table and the dispatch of lk_ingress_* calls to a kind's ops (ingress_impl.h).
  */
 #include "ingress_impl.h"
 
@@ -36,18 +35,13 @@ void lk_ingress_destroy(lk_ingress *q) {
 
 lk_ingress_kind lk_ingress_get_kind(const lk_ingress *q) { return q->kind; }
 
-int lk__ingress_after_push(lk_ingress *q, int rc, int *wake_rc) {
-    int w = 0;
-    if (rc == 1) {
-        if (q->wake != NULL) w = lk_wake_notify(q->wake);
-        rc = 0;
-    }
-    if (wake_rc != NULL) *wake_rc = w;
-    return rc;
-}
+int lk__ingress_notify(lk_ingress *q) { return q->wake != NULL ? lk_wake_notify(q->wake) : 0; }
 
 int lk_ingress_push(lk_ingress *q, const lk_task *task, int *wake_rc) {
-    return lk__ingress_after_push(q, q->ops->push(q, task), wake_rc);
+    int w = 0;
+    int rc = q->ops->push(q, task, &w);
+    if (wake_rc != NULL) *wake_rc = w;
+    return rc;
 }
 
 size_t lk_ingress_pop_batch(lk_ingress *q, lk_task *out, size_t max, bool *busy) {

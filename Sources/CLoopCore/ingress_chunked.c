@@ -31,9 +31,11 @@ static void chunked_destroy(lk_ingress *q) {
     free(q);
 }
 
-static int chunked_push(lk_ingress *q, const lk_task *task) {
+static int chunked_push(lk_ingress *q, const lk_task *task, int *wake_rc) {
     int rc = lk_chunkq_push(((chunked_ingress *)q)->q, task);
-    return rc < 0 ? rc : 1;
+    if (rc < 0) return rc;
+    *wake_rc = lk__ingress_notify(q);
+    return 0;
 }
 
 static size_t chunked_pop_batch(lk_ingress *q, lk_task *out, size_t max, bool *busy) {

@@ -13,9 +13,9 @@ typedef struct lk_ingress_ops {
     /* 0 or -ENOMEM. The caller sets the base fields. */
     int (*create)(lk_ingress **out);
     void (*destroy)(lk_ingress *q);
-    /* 0: queued, and the loop will see it without a notification; 1: queued, notify the loop;
-     * -ENOMEM: nothing queued. */
-    int (*push)(lk_ingress *q, const lk_task *task);
+    /* 0: queued, and the loop notified when it needed it (*wake_rc: lk_wake_notify's result, 0 when none
+     * was made); -ENOMEM: nothing queued. */
+    int (*push)(lk_ingress *q, const lk_task *task, int *wake_rc);
     size_t (*pop_batch)(lk_ingress *q, lk_task *out, size_t max, bool *busy);
     bool (*is_empty)(lk_ingress *q);
     /* Optional (NULL: nothing to do). */
@@ -30,9 +30,8 @@ struct lk_ingress {
     lk_wake *wake; /* NULL: nothing to notify */
 };
 
-/* A kind's push result (0: no notification needed, 1: notify) into lk_ingress_push's result: notifies the
- * loop when asked to and stores the outcome in *wake_rc (may be NULL). Returns 0 or the negative error. */
-int lk__ingress_after_push(lk_ingress *q, int rc, int *wake_rc);
+/* lk_wake_notify on the queue's wake handshake; 0 when it has none. */
+int lk__ingress_notify(lk_ingress *q);
 
 extern const lk_ingress_ops lk__ingress_mpsc_ops;
 extern const lk_ingress_ops lk__ingress_chunked_ops;

@@ -31,9 +31,11 @@ static void mpsc_destroy(lk_ingress *q) {
     free(q);
 }
 
-static int mpsc_push(lk_ingress *q, const lk_task *task) {
+static int mpsc_push(lk_ingress *q, const lk_task *task, int *wake_rc) {
     int rc = lk_mpsc_push(((mpsc_ingress *)q)->q, task);
-    return rc < 0 ? rc : 1;
+    if (rc < 0) return rc;
+    *wake_rc = lk__ingress_notify(q);
+    return 0;
 }
 
 static size_t mpsc_pop_batch(lk_ingress *q, lk_task *out, size_t max, bool *busy) {

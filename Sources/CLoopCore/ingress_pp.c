@@ -81,6 +81,10 @@ struct lk_producer {
      * the file comment. The loop's checks of PRODUCER_GONE are acquire loads, pairing with the exit. */
     alignas(LK_FALSE_SHARING_RANGE) _Atomic uint32_t flags;
     lk_producer *ready_next; /* ready stack link: written by the pusher before its release CAS */
+    /* Owning thread only: its last notification failed (the eventfd write did not go through), so its
+     * next push notifies again even if the record is scheduled: that push is the "next signal" that
+     * lk_wake.h promises will wake the loop for the work already queued. */
+    bool notify_again;
     pp_ingress *ingress;     /* immutable; used by the owning thread only while LOOP_GONE is clear */
     uint64_t ingress_id;     /* immutable: the owning thread's lookup key */
     bool thread_owned;       /* immutable: false for a test handle */
@@ -200,7 +204,7 @@ static int announce(pp_ingress *ing, lk_producer *p) {
     return 1;
 }
 
-static inline int push_from(pp_ingress *ing, lk_producer *p, const lk_task *task) {
+static inline int publish(pp_ingress *ing, lk_producer *p, const lk_task *task) {
     int rc = lk__spscq_push(&p->q, task);
     if (rc != 0) return rc;
     /* Compiler barrier: the flags load stays after the seq store in the instruction stream, where the
@@ -214,6 +218,18 @@ static inline int push_from(pp_ingress *ing, lk_producer *p, const lk_task *task
     /* relaxed: ordered by the fence above. */
     if (atomic_load_explicit(&p->flags, memory_order_relaxed) & PP_SCHEDULED) return 0;
     return announce(ing, p);
+}
+
+/* A push through `p`: publish, then notify the loop when the record was announced (or the last
+ * notification failed). */
+static inline int push_from(pp_ingress *ing, lk_producer *p, const lk_task *task, int *wake_rc) {
+    int rc = publish(ing, p, task);
+    if (rc < 0) return rc;
+    if (__builtin_expect(rc == 1 || p->notify_again, 0)) {
+        *wake_rc = lk__ingress_notify(&ing->base);
+        p->notify_again = *wake_rc < 0;
+    }
+    return 0;
 }
 
 /* Under lk__pp_lock: frees this thread's records whose ingress is gone. */
@@ -415,11 +431,11 @@ static void pp_destroy(lk_ingress *base) {
     free(ing);
 }
 
-static int pp_push(lk_ingress *base, const lk_task *task) {
+static int pp_push(lk_ingress *base, const lk_task *task, int *wake_rc) {
     pp_ingress *ing = (pp_ingress *)base;
     lk_producer *p = self_record(ing);
     if (p == NULL) return -ENOMEM;
-    return push_from(ing, p, task);
+    return push_from(ing, p, task, wake_rc);
 }
 
 /*
@@ -554,7 +570,10 @@ lk_producer *lk_ingress_attach_producer_for_testing(lk_ingress *base) {
 
 int lk_ingress_push_from_for_testing(lk_ingress *base, lk_producer *p, const lk_task *task, int *wake_rc) {
     if (base->ops != &lk__ingress_pp_ops) return -EINVAL;
-    return lk__ingress_after_push(base, push_from((pp_ingress *)base, p, task), wake_rc);
+    int w = 0;
+    int rc = push_from((pp_ingress *)base, p, task, &w);
+    if (wake_rc != NULL) *wake_rc = w;
+    return rc;
 }
 
 void lk_ingress_exit_producer_for_testing(lk_producer *p) {

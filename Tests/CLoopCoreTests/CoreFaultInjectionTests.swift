@@ -351,6 +351,39 @@ final class CoreFaultInjectionTests {
         #expect(lk_ingress_producer_count(q) == 1)
     }
 
+    /// A producer whose announcement could not wake the loop (the eventfd write failed) notifies again on
+    /// its next push, although the loop "holds" its record: that push is the next signal which wakes the loop
+    /// for the work already queued.
+    @Test func perProducerRepeatsAFailedNotification() throws {
+        var w: OpaquePointer?
+        try #require(lk_wake_create(&w) == 0)
+        let wake = try #require(w)
+        defer { lk_wake_destroy(wake) }
+        lk_wake_state_store(wake, LK_STATE_SLEEPING)
+        var g: OpaquePointer?
+        try #require(lk_ingress_create(&g, LK_INGRESS_PER_PRODUCER, wake) == 0)
+        let q = try #require(g)
+        defer { lk_ingress_destroy(q) }
+        var results: [Int32] = []
+        func push(_ i: Int) {
+            var task = makeTask(i)
+            var wakeResult: Int32 = 99
+            #expect(lk_ingress_push(q, &task, &wakeResult) == 0, "queued whatever the wakeup did")
+            results.append(wakeResult)
+        }
+        lk_fault_arm(LK_FAULT_EVENTFD_WRITE, EIO, 0, LK_FAULT_FOREVER)
+        push(0) // announces; the write fails
+        push(1) // held, but notifies again; fails again
+        lk_fault_disarm(LK_FAULT_EVENTFD_WRITE)
+        push(2) // notifies again: the write goes through
+        push(3) // held, and the last notification worked: nothing
+        #expect(results == [-EIO, -EIO, 1, 0])
+        var drained: [Int] = []
+        var out = blankTask
+        while lk_ingress_pop(q, &out) == LK_POP_OK { drained.append(sequenceOf(out)) }
+        #expect(drained == [0, 1, 2, 3])
+    }
+
     // MARK: Admission gate
 
     /// membarrier failing transiently (ENOMEM for the kernel's cpumask, EINTR) is retried: the gate still
