@@ -43,7 +43,7 @@ test: deps
 # Optimized: in a debug build an unspecialised generic copy (e.g. reading a Locked<Value>) runs in the
 # standard library's value witnesses, which TSan does not instrument, so a race through it goes unseen.
 test-tsan: deps
-	$(SWIFT) build -c release --build-tests --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) build -c release --build-tests --sanitize=thread -Xswiftc -enable-testing --scratch-path .build-tsan
 	LOOPKIT_STRESS_SCALE=$${LOOPKIT_STRESS_SCALE:-0.2} \
 	  TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/scripts/tsan.supp $${TSAN_OPTIONS:-}" \
 	  $(SWIFT) test -c release --skip-build --sanitize=thread --scratch-path .build-tsan --skip $(FAULT_SUITES)
