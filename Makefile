@@ -11,7 +11,7 @@ help:
 	@echo "make test-tsan    the same tests under ThreadSanitizer (optimized build)"
 	@echo "make test-asan    the tests under AddressSanitizer (Swift and C) + UBSan (the C core)"
 	@echo "make lint         atomics rules of the C core, and a -Wall -Wextra -Werror build"
-	@echo "make verify       spin: model-check the wake handshake and the submit/shutdown gate (+ their mutants)"
+	@echo "make verify       spin: model-check the wake handshake, the shutdown gate, the per-producer ingress (+ mutants)"
 	@echo "make fuzz         libFuzzer over the queues, the ring and the timer heap (FUZZ_SECONDS=60 each)"
 	@echo "make soak         many producers x 10^8 tasks across restarted loops; totals, order, RSS (minutes)"
 	@echo "make bench-quick  the tournament: all entrants, main workloads, 3 runs (~5 min); report in bench/results/latest"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# verify.sh — `make verify`: model-checks spin/wake.pml (the sleep/wake handshake) and spin/gate.pml (submit
-# racing the final drain of a graceful shutdown) with spin, and their mutants.
+# verify.sh — `make verify`: model-checks spin/wake.pml (the sleep/wake handshake), spin/gate.pml (submit
+# racing the final drain of a graceful shutdown) and spin/ingress.pml (the per-producer ingress's scheduling:
+# announce, unschedule, reclaim, fast pushes and the heavy barrier) with spin, and their mutants.
 #
 # Every model is checked for two properties, each exhaustively (full state storage, no bitstate):
 #   safety    pan built with -DSAFETY -DBFS: assertions and invalid end states; breadth-first, so a
@@ -12,6 +13,10 @@
 # models' printf narrative) is printed: the safety one (shortest) from the start, the liveness one's end.
 # Variants marked "pass" remove something the protocol does not need and must verify. Exits non-zero on
 # any unexpected result.
+# One exception to "the real model verifies": ingress's EXIT variant adds thread exit as ingress_pp.c does it
+# today, which loses a wakeup (exit_record_locked does not notify; spin/ingress.pml, "Thread exit"). It is
+# expected to give a counterexample, printed below like a mutant's, and EXIT_NOTIFY (exit notifies) to
+# verify; once ingress_pp.c is fixed, the model's exit notifies and EXIT is expected to pass.
 #
 # Work and outputs: .build-verify/ (one directory per run: model, pan.out, trail.txt), summary table in
 # .build-verify/summary.txt. VERIFY_JOBS (default 2) runs that many checks at once.
@@ -21,7 +26,7 @@ cd "$(dirname "$0")/.."
 OUT=.build-verify
 CC=${CC:-$(command -v cc || command -v clang || echo cc)}
 PAN_CFLAGS="-O2 -w -DMEMLIM=1024"
-TRAIL_LINES=25
+TRAIL_LINES=45
 
 # ---- one check (run in parallel through xargs): model config-name config-defs property variant expected
 run_one() {
@@ -85,6 +90,8 @@ command -v "$CC" >/dev/null 2>&1 || { echo "verify: no C compiler ($CC)" >&2; ex
 # submissions of each producer thread.
 # wake: 3 producers, 1 task each (all variants); 2 producers, 2 tasks each (a producer's second submission).
 # gate: 3 threads, thread 0 submitting twice and the others once (all variants); 3 threads, 2 tasks each.
+# ingress: 2 producers, 2 tasks each (all variants): a second push finds its record held, fast or being
+# unscheduled.
 checks=(
     "wake 1+1+1 NP=3,K=1 real pass"
     "wake 1+1+1 NP=3,K=1 NO_PRODUCER_FENCE counterexample"
@@ -100,6 +107,15 @@ checks=(
     "gate 2+1+1 NP=3,K0=2,K=1 NO_CLOSER_WAIT counterexample"
     "gate 2+1+1 NP=3,K0=2,K=1 NO_SECOND_DRAIN counterexample"
     "gate 2+2+2 NP=3,K0=2,K=2 real pass"
+    "ingress 2+2 NP=2,K=2 real pass"
+    "ingress 2+2 NP=2,K=2 NO_PUSH_FENCE counterexample"
+    "ingress 2+2 NP=2,K=2 NO_HEAVY_BARRIER counterexample"
+    "ingress 2+2 NP=2,K=2 NO_RETIRE_FENCE counterexample"
+    "ingress 2+2 NP=2,K=2 NO_RECHECK counterexample"
+    "ingress 2+2 NP=2,K=2 NO_READY_RECHECK counterexample"
+    "ingress 2+2 NP=2,K=2 RECLAIM_IGNORES_ANNOUNCE counterexample"
+    "ingress 2+2 NP=2,K=2 EXIT counterexample"                      # known defect: see the header
+    "ingress 2+2 NP=2,K=2 EXIT_NOTIFY pass"
 )
 
 rm -rf "$OUT"
@@ -113,12 +129,15 @@ for c in "${checks[@]}"; do
     done
 done
 # Larger checks first, so that two workers finish together.
-printf '%s\n' "${jobs[@]}" | awk '{ print ($2 == "2+2+2" ? 0 : 1) "\t" $0 }' | sort -s -k1,1n | cut -f2- |
+printf '%s\n' "${jobs[@]}" |
+    awk '{ big = $2 == "2+2+2" || ($1 == "ingress" && ($5 == "real" || $5 == "EXIT_NOTIFY"))
+           print !big "\t" $0 }' |
+    sort -s -k1,1n | cut -f2- |
     xargs -P "${VERIFY_JOBS:-2}" -L1 bash "$0" --one || true     # judged below, from each run's row.tsv
 
 # ---- the table, in the order of `checks`
 summary="$OUT/summary.txt"
-fmt='%-5s %-12s %-9s %-21s %-15s %-15s %12s %13s %9s\n'
+fmt='%-7s %-12s %-9s %-24s %-15s %-15s %12s %13s %9s\n'
 {
     printf "$fmt" model config property variant expected result states transitions time
     for j in "${jobs[@]}"; do
