@@ -24,7 +24,8 @@
  *     loop's guard path (finish_park at once). Until operation 6 the harness is inside the park: pops are
  *     replaced by the re-check (is_empty), while pushes, attaches, exits and faults go on
  *   6 finish_park: the re-check, lk_wake_finish_park, lk_ingress_finish_park; the state set by 10 is restored
- *   7 exit test handle sel (lk_ingress_exit_producer_for_testing); it is not used again
+ *   7 exit test handle sel (lk_ingress_exit_producer_for_testing; it notifies when it announces the record);
+ *     it is not used again
  *   8 stream from sel: PP_FAST_AFTER + 16 * u8 tasks pushed in chunks of 1 + u8, each chunk followed by one
  *     pop_batch with max 1 + u8: enough for the loop to put the record in fast mode (and later give it up)
  *   9 fault: u8 % 3 picks LK_FAULT_SEGMENT_ALLOC, LK_FAULT_PRODUCER_ALLOC or LK_FAULT_EVENTFD_WRITE (EIO);
@@ -575,11 +576,15 @@ static void exit_producer(harness *h, uint8_t sel) {
     if (i == NONE) return;
     mrec *r = &h->recs[i];
     lk_ingress_exit_producer_for_testing(r->handle);
-    /* exit_record_locked: PRODUCER_GONE | SCHEDULED; onto the ready stack unless the loop has it already. */
+    /* exit_record_locked: PRODUCER_GONE | SCHEDULED; onto the ready stack unless the loop has it already,
+     * and then a notification as an announcement makes (its result goes nowhere). */
     r->exited = true;
     bool was_scheduled = r->sched;
     r->sched = true;
-    if (!was_scheduled) ready_push(h, i);
+    if (!was_scheduled) {
+        ready_push(h, i);
+        (void)model_notify(h);
+    }
 }
 
 /* Enough tasks through one record, popped as they come, for the loop to set FAST on it. */

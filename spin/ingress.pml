@@ -18,7 +18,8 @@
  *     notify              lk_wake_notify   : seq_cst fence; state == SLEEPING ? (lk__ingress_after_push)
  *     claim, write        lk_wake_signal   : exchange(&w->pending, 1); write_signal (sets `ev`)
  *     exit (-DEXIT)       exit_record_locked : old = fetch_or(PP_PRODUCER_GONE | PP_SCHEDULED, acq_rel);
- *                                            if (!(old & PP_SCHEDULED)) ready_push(p->ingress, p)
+ *                                            if (!(old & PP_SCHEDULED)) { ready_push; lk__ingress_notify }
+ *                                            [EXIT_WITHOUT_NOTIFY]
  *   Memory — the producers' store buffers: a buffered seq store becomes visible, oldest first, at any time.
  *   Loop — EventLoop.run's `while ... { tick() }`; tick -> runExternalLane -> lk_ingress_pop_batch:
  *     collect             collect_ready    : atomic_exchange_explicit(&ing->ready, NULL, acquire); appends
@@ -30,7 +31,9 @@
  *                         retire           : if (producer_gone(p)) { empty ? reap : keep }
  *                                            active_remove; if (p->fast) { clear_fast: fetch_and ~FAST
  *                                            (seq_cst); lk__barrier_heavy() [NO_HEAVY_BARRIER] }
- *                                            fetch_and ~SCHEDULED (seq_cst); fence [NO_RETIRE_FENCE]
+ *                                            unschedule_unless_gone: fetch_and ~SCHEDULED (seq_cst), and when
+ *                                            the old value has GONE, SCHEDULED back and keep (or reap) the
+ *                                            record [UNSCHEDULE_IGNORES_GONE]; fence [NO_RETIRE_FENCE]
  *                                            if (!lk__spscq_is_empty(&p->q) && reclaim(p)) active_append
  *                                            [NO_RECHECK, RECLAIM_IGNORES_ANNOUNCE]
  *                         reclaim          : fetch_or SCHEDULED (acq_rel); ours if it was clear
@@ -39,8 +42,8 @@
  *   Loop — park():
  *     prepare (ingress)   pp_prepare_park  : clear_fast on each held record with p->fast && !producer_gone;
  *                                            one lk__barrier_heavy() if any [NO_HEAVY_BARRIER]; then on each
- *                                            held record !producer_gone: fetch_and ~SCHEDULED (seq_cst),
- *                                            p->unscheduled = true
+ *                                            held record !producer_gone: unschedule_unless_gone,
+ *                                            p->unscheduled = !(gone meanwhile)
  *     prepare (wake)      lk_wake_prepare_park : pending = 0; CAS state RUNNING -> SLEEPING; seq_cst fence
  *     recheck             park             : if hasPendingWork() { finish_parks; return }
  *                         pp_is_empty      : ready stack non-NULL [NO_READY_RECHECK], or a held record's
@@ -114,17 +117,17 @@
  *                      rotation): the safety run asserts, and in the liveness run (assertions off) the model
  *                      stops the loop there.
  *
- * Thread exit (-DEXIT: every producer exits after its K tasks). KNOWN DEFECT of ingress_pp.c as it stands:
- * exit_record_locked pushes the record on the ready stack without notifying the loop. When its fetch_or
- * lands between the loop's fetch_and ~SCHEDULED and its reclaim (retire, or pp_finish_park) while the
- * record still holds a task, the reclaim fails and the loop leaves the record to the ready stack; if it
- * parks before the exiting thread's ready_push, its re-check finds the stack empty and it blocks with the
- * task queued and no eventfd write coming (`make verify` prints the trail). EXIT_NOTIFY (implies EXIT): the
- * exit calls lk_wake_notify after its ready_push, as announce does; that verifies. When ingress_pp.c is
- * fixed, make the notify part of EXIT here and expect EXIT to pass in scripts/verify.sh.
- * Also reachable, though no property here checks it: a retire or pp_prepare_park that reads producer_gone
- * clear before the exit's fetch_or and then clears SCHEDULED drops a GONE record it finds empty; nothing
- * reaps it (its thread will not announce it again) until pp_destroy frees it: a record leaked per such race.
+ * Thread exit (-DEXIT: every producer exits after its K tasks, as exit_record_locked does: fetch_or GONE |
+ * SCHEDULED; if SCHEDULED was clear, ready_push and lk_wake_notify). Checked in addition: no record is
+ * leaked — once every task has run and every producer has exited, each record is freed or still in the
+ * ready stack or the active list (an assertion where the model stops, and part of the liveness formula).
+ *   EXIT_WITHOUT_NOTIFY  the exit pushes the record without notifying: when its fetch_or lands between the
+ *                      loop's fetch_and ~SCHEDULED and its reclaim while the record holds a task, the
+ *                      reclaim fails and the loop leaves the record to the ready stack; if it parks before
+ *                      the ready_push, its re-check finds the stack empty and it blocks with the task queued.
+ *   UNSCHEDULE_IGNORES_GONE  retire and pp_prepare_park ignore the old value of their fetch_and ~SCHEDULED:
+ *                      an exit that found the record held (and so pushed nothing) leaves a GONE record the
+ *                      loop then drops, in no list, never reaped (a leak; no task is lost).
  *
  * Not modelled: ingress destruction (LOOP_GONE; ordered by lk__pp_lock, no push or pop running),
  * registration (a record exists before its first push), shutdown (spin/gate.pml), timers and I/O (they only
@@ -140,7 +143,7 @@
 #if NP > 3
 #error "Memory handles at most 3 producers"
 #endif
-#ifdef EXIT_NOTIFY
+#if defined(EXIT_WITHOUT_NOTIFY) || defined(UNSCHEDULE_IGNORES_GONE)
 #define EXIT
 #endif
 #define NT (NP * K)             /* task ids 0 .. NT-1: producer p's k-th task is p*K + k */
@@ -163,11 +166,14 @@ bit act[NP];                    /* in the loop's active list */
 bit lfast[NP];                  /* p->fast (loop-private) */
 bit unsch[NP];                  /* p->unscheduled (loop-private) */
 bit freed[NP];                  /* reaped */
+byte nexited = 0;               /* producers whose exit is complete (-DEXIT) */
 bit ran[NT];
 byte nrun = 0;
 bit broken = 0;                 /* RECLAIM_IGNORES_ANNOUNCE: the active list is corrupt */
 
 #define EMPTY(i) (head[i] == vis[i])    /* lk__spscq_is_empty */
+/* An exited producer's record is freed, or still where the loop looks (to be reaped once it runs again). */
+#define PLACED(i) (!gone[i] || freed[i] || act[i] || rdy[i])
 
 /* lk__barrier_heavy in membarrier mode: a full barrier in every producer's instruction stream. */
 inline heavy_barrier() {
@@ -235,6 +241,22 @@ inline reclaim(i) {
 }
 
 /* retire(ing, p) on a held record whose visit found it empty. */
+/* unschedule_unless_gone: fetch_and ~SCHEDULED (seq_cst), whose old value says whether the thread exited
+ * while the loop held the record; then the loop puts SCHEDULED back (its exit pushed nothing). old := GONE. */
+inline unschedule(i) {
+    d_step {
+        old = gone[i]; sched[i] = 0;
+#ifdef UNSCHEDULE_IGNORES_GONE
+        old = 0;
+#endif
+        if
+        :: old -> sched[i] = 1; printf("loop: clears SCHEDULED on record %d: GONE meanwhile, puts it back\n", i)
+        :: else -> printf("loop: clears SCHEDULED on record %d\n", i)
+        fi
+    }
+}
+
+/* retire(ing, p) on a held record whose visit found it empty. */
 inline retire(i) {
     if
     :: d_step { gone[i] -> printf("loop: retire: record %d GONE\n", i) };
@@ -242,7 +264,7 @@ inline retire(i) {
        :: d_step { EMPTY(i) -> reap(i) }
        :: d_step { !EMPTY(i) -> printf("loop: keeps GONE record %d (its last tasks first)\n", i) }
        fi
-    :: d_step { !gone[i] -> act[i] = 0; printf("loop: retires record %d\n", i) };
+    :: d_step { !gone[i] -> printf("loop: retires record %d\n", i) };
        if
        :: lfast[i] ->
            d_step { fast[i] = 0; lfast[i] = 0; printf("loop: clears FAST on record %d\n", i) };
@@ -250,32 +272,42 @@ inline retire(i) {
        :: else -> skip
        fi;
 #if defined(NO_RECHECK)
-       d_step { sched[i] = 0; printf("loop: clears SCHEDULED on record %d; drops it without a re-check\n", i) };
+       unschedule(i);
+       work = 0;
 #elif defined(NO_RETIRE_FENCE)
        if
-       :: d_step { sched[i] = 0; printf("loop: clears SCHEDULED on record %d\n", i) };
+       :: unschedule(i);
           d_step { work = !EMPTY(i); printf("loop: re-check finds %d queued\n", vis[i] - head[i]) }
        :: d_step { work = !EMPTY(i);
                    printf("loop: re-check finds %d queued (before the clear is visible)\n", vis[i] - head[i]) };
-          d_step { sched[i] = 0; printf("loop: clear of SCHEDULED on record %d becomes visible\n", i) }
+          unschedule(i)
        fi;
 #else
-       d_step { sched[i] = 0; printf("loop: clears SCHEDULED on record %d\n", i) };
+       unschedule(i);
        /* seq_cst fence */
        d_step { work = !EMPTY(i); printf("loop: re-check finds %d queued\n", vis[i] - head[i]) };
 #endif
        if
-       :: work ->
-           reclaim(i);
-#ifdef RECLAIM_IGNORES_ANNOUNCE
-           d_step { active_append(i) }
-#else
+       :: old ->                                  /* GONE while held: kept, or reaped once drained */
            if
-           :: !old -> d_step { active_append(i) }
-           :: old -> skip                         /* the producer announced it: the ready stack */
+           :: d_step { EMPTY(i) -> reap(i) }
+           :: d_step { !EMPTY(i) -> skip }
            fi
+       :: else ->
+           d_step { act[i] = 0; printf("loop: record %d leaves the active list\n", i) };
+           if
+           :: work ->
+               reclaim(i);
+#ifdef RECLAIM_IGNORES_ANNOUNCE
+               d_step { active_append(i) }
+#else
+               if
+               :: !old -> d_step { active_append(i) }
+               :: old -> skip                     /* the producer announced it: the ready stack */
+               fi
 #endif
-       :: else -> skip
+           :: else -> skip
+           fi
        fi;
        work = 0; old = 0
     fi
@@ -363,7 +395,8 @@ tick:
             if
             :: d_step { gone[i] -> skip }
             :: d_step { !gone[i] -> skip };
-               d_step { sched[i] = 0; unsch[i] = 1; printf("loop: park: clears SCHEDULED on record %d\n", i) }
+               unschedule(i);
+               d_step { unsch[i] = !old; old = 0 }
             fi
         :: else -> skip
         fi;
@@ -381,7 +414,11 @@ tick:
         printf("loop: re-check finds nothing: blocks\n");
         if
         :: atomic { ev -> ev = 0; printf("loop: woken by the eventfd\n") }
+#ifdef EXIT
+        :: atomic { nrun == NT && nexited == NP -> goto done } /* model only: all ran and exited, stop */
+#else
         :: atomic { nrun == NT -> goto done }    /* model only: every task ran, stop here */
+#endif
         fi
     fi;
     /* lk_wake_finish_park */
@@ -421,7 +458,18 @@ tick:
     od;
     goto tick;
 done:
-    skip
+    skip;
+#ifdef EXIT
+    /* No record leaked: an exited producer's record is freed, or still where the loop looks (the ready
+     * stack, the active list), to be reaped once the loop runs again. */
+    d_step {
+        i = 0;
+        do
+        :: i < NP -> assert(PLACED(i)); i++
+        :: else -> break
+        od
+    }
+#endif
 }
 
 /* lk__ingress_after_push -> lk_wake_notify: seq_cst fence, state == SLEEPING ? lk_wake_signal */
@@ -491,13 +539,14 @@ active [NP] proctype Producer() {
              printf("P%d: exits: GONE | SCHEDULED, SCHEDULED was %d\n", p, old) };
     if
     :: !old -> ready_push();
-# ifdef EXIT_NOTIFY
+# ifndef EXIT_WITHOUT_NOTIFY
         notify()
 # else
         skip
 # endif
     :: old -> skip
-    fi
+    fi;
+    d_step { nexited++ }
 #endif
 }
 
@@ -516,5 +565,11 @@ end:
 }
 
 #ifdef LIVENESS
+# if defined(EXIT) && NP == 2
+ltl every_task_runs { <> (nrun == NT && PLACED(0) && PLACED(1)) }
+# elif defined(EXIT) && NP == 3
+ltl every_task_runs { <> (nrun == NT && PLACED(0) && PLACED(1) && PLACED(2)) }
+# else
 ltl every_task_runs { <> (nrun == NT) }
+# endif
 #endif

@@ -5,9 +5,12 @@
  *
  * Records. A thread finds its record for an ingress through thread-local state (the last one used, then a
  * small table); its first push to an ingress creates the record and links it into the ingress's registry.
- * A record is in exactly one of these places while its SCHEDULED bit is set: the ingress's ready stack (a
- * Treiber stack that announcers push and the loop takes whole), or the loop's active list (a loop-private
- * circular list it drains round robin). With the bit clear the loop does not look at the record at all.
+ * While its SCHEDULED bit is set a record is in one of two places: the ingress's ready stack (a Treiber
+ * stack that announcers push and the loop takes whole), or the loop's active list (a loop-private circular
+ * list it drains round robin). With the bit clear the loop does not look at the record at all. The one
+ * overlap: between pp_prepare_park (which clears the bit on held records) and pp_finish_park, a producer can
+ * announce a record still in the active list; the loop pops nothing in that window, and pp_finish_park's
+ * reclaim fails for it, so it leaves the active list.
  *
  * Scheduling protocol (spin/ingress.pml; P a producer, L the loop):
  *   P push:      write the slot, store its seq (release);  compiler barrier;  load flags:
@@ -37,8 +40,11 @@
  *
  * Thread exit (pthread key destructor), under lk__pp_lock: fetch_or PRODUCER_GONE | SCHEDULED (release:
  * every task the thread pushed is visible to whoever acquires the bit); if SCHEDULED was clear, push the
- * record on the ready stack. L, finding a GONE record empty after acquiring that bit, unlinks and frees it;
- * a GONE record is never unscheduled, so it stays where L looks until it has been drained.
+ * record on the ready stack and notify L, as an announcement does (the record may still hold a task whose
+ * reclaim this exit just made fail). L, finding a GONE record empty after acquiring that bit, unlinks and
+ * frees it. A GONE record is never unscheduled: L checks the old value of every fetch_and ~SCHEDULED and
+ * puts the bit back when the thread exited while L held the record (its exit then pushed nothing), so the
+ * record stays where L looks until it has been drained.
  *
  * Ingress destruction, under lk__pp_lock: fetch_or LOOP_GONE on every registered record; a record whose
  * thread has exited is freed at once, the others by their thread (at exit, or when it next registers).
@@ -291,8 +297,13 @@ static void exit_record_locked(lk_producer *p) {
     /* acq_rel: release publishes every task pushed through p to the loop's acquire of PRODUCER_GONE;
      * acquire pairs with destroy's LOOP_GONE. */
     uint32_t old = atomic_fetch_or_explicit(&p->flags, PP_PRODUCER_GONE | PP_SCHEDULED, memory_order_acq_rel);
-    if (old & PP_LOOP_GONE) record_free(p); /* the ingress is gone and left the record to its thread */
-    else if (!(old & PP_SCHEDULED)) ready_push(p->ingress, p); /* the loop drains and frees it */
+    if (old & PP_LOOP_GONE) {
+        record_free(p); /* the ingress is gone and left the record to its thread */
+    } else if (!(old & PP_SCHEDULED)) {
+        pp_ingress *ing = p->ingress;
+        ready_push(ing, p); /* the loop drains and frees it; p is not touched after this */
+        lk__ingress_notify(&ing->base); /* spin/ingress.pml: EXIT_WITHOUT_NOTIFY. A failure: nobody to tell */
+    }
 }
 
 /* pthread key destructor: the thread's records are handed to their loops (or freed). */
@@ -356,19 +367,35 @@ static bool producer_gone(lk_producer *p) {
     return (atomic_load_explicit(&p->flags, memory_order_acquire) & PP_PRODUCER_GONE) != 0;
 }
 
-/* Unlinks and frees a drained record whose thread has exited. */
-static void reap(pp_ingress *ing, lk_producer *p) {
-    active_remove(ing, p);
+/* Frees a drained record whose thread has exited and which is in no list. */
+static void reap_unlinked(pp_ingress *ing, lk_producer *p) {
     pthread_mutex_lock(&lk__pp_lock); /* waits out the exiting thread's critical section */
     registry_remove(ing, p);
     pthread_mutex_unlock(&lk__pp_lock);
     record_free(p);
 }
 
+/* Unlinks and frees a drained record whose thread has exited. */
+static void reap(pp_ingress *ing, lk_producer *p) {
+    active_remove(ing, p);
+    reap_unlinked(ing, p);
+}
+
+/* Clears SCHEDULED on a held record (seq_cst: ordered before the caller's fence). True when its thread had
+ * exited meanwhile: that exit found the bit set and pushed nothing, so the bit is put back and the loop
+ * keeps the record (a GONE record is never unscheduled). */
+static bool unschedule_unless_gone(lk_producer *p) {
+    uint32_t old = atomic_fetch_and_explicit(&p->flags, ~PP_SCHEDULED, memory_order_seq_cst);
+    if (!(old & PP_PRODUCER_GONE)) return false;
+    /* relaxed: nobody else writes SCHEDULED of a GONE record; the loop itself reads it back. */
+    atomic_fetch_or_explicit(&p->flags, PP_SCHEDULED, memory_order_relaxed);
+    return true;
+}
+
 /* Sets SCHEDULED again for a record the loop unscheduled and then found non-empty. True when the loop owns
  * it again; false when its producer announced it first (it comes back through the ready stack). */
 static bool reclaim(lk_producer *p) {
-    /* acq_rel: see `flags`. */
+    /* acq_rel: see `flags`. spin/ingress.pml: RECLAIM_IGNORES_ANNOUNCE (this result ignored) */
     return (atomic_fetch_or_explicit(&p->flags, PP_SCHEDULED, memory_order_acq_rel) & PP_SCHEDULED) == 0;
 }
 
@@ -393,13 +420,16 @@ static void retire(pp_ingress *ing, lk_producer *p) {
         else p->idle = 0;
         return;
     }
-    active_remove(ing, p);
     if (p->fast) {
         clear_fast(p);
         lk__barrier_heavy(); /* spin/ingress.pml: NO_HEAVY_BARRIER */
     }
-    /* seq_cst, then the fence: spin/ingress.pml: NO_RETIRE_FENCE. */
-    atomic_fetch_and_explicit(&p->flags, ~PP_SCHEDULED, memory_order_seq_cst);
+    /* Then the fence: spin/ingress.pml: NO_RETIRE_FENCE. */
+    if (unschedule_unless_gone(p)) { /* its thread exited just now: held after all */
+        if (lk__spscq_is_empty(&p->q)) reap(ing, p);
+        return;
+    }
+    active_remove(ing, p);
     /* StoreLoad: orders the clear before the re-check; pairs with the push's fence. */
     atomic_thread_fence(memory_order_seq_cst);
     if (!lk__spscq_is_empty(&p->q) && reclaim(p)) active_append(ing, p); /* spin/ingress.pml: NO_RECHECK */
@@ -486,7 +516,8 @@ static size_t pp_pop_batch(lk_ingress *base, lk_task *out, size_t max, bool *bus
 
 static bool pp_is_empty(lk_ingress *base) {
     pp_ingress *ing = (pp_ingress *)base;
-    /* acquire: pairs with ready_push; a record on the stack has (or had) work. */
+    /* acquire: pairs with ready_push; a record on the stack has (or had) work.
+     * spin/ingress.pml: NO_READY_RECHECK */
     if (atomic_load_explicit(&ing->ready, memory_order_acquire) != NULL) return false;
     lk_producer *p = ing->cursor;
     for (size_t i = 0; i < ing->active_count; i++, p = p->active_next) {
@@ -511,9 +542,8 @@ static void pp_prepare_park(lk_ingress *base) {
     p = ing->cursor;
     for (size_t i = 0; i < ing->active_count; i++, p = p->active_next) {
         if (producer_gone(p)) continue;
-        /* seq_cst: ordered before the wake handshake's fence. spin/ingress.pml: the loop's park. */
-        atomic_fetch_and_explicit(&p->flags, ~PP_SCHEDULED, memory_order_seq_cst);
-        p->unscheduled = true;
+        /* Ordered before the wake handshake's fence (seq_cst). spin/ingress.pml: the loop's park. */
+        p->unscheduled = !unschedule_unless_gone(p);
     }
 }
 
