@@ -20,7 +20,7 @@
  *
  * The spec's model of this protocol is spin/gate.pml (`make verify`); change both together.
  */
-#include "lk_gate.h"
+#include "gate_impl.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -30,25 +30,6 @@
 #include "lk_atomic.h"
 #include "lk_thread.h"
 
-struct lk_gate {
-    /* 0 open, 1 closed. Stored by the closer (relaxed; ordered by barrier C); loaded by submitters
-     * (relaxed after barrier S). */
-    _Atomic int closed;
-};
-
-typedef struct lk_gate_record lk_gate_record;
-struct lk_gate_record {
-    /* 1 while the owning thread is inside a gate. Stored by the owner (relaxed on entry, ordered by
-     * barrier S; release on exit, publishing the task); loaded by closers (acquire, pairs with exit). */
-    alignas(LK_CACHELINE) _Atomic int inside;
-    /* 1 while a thread owns the record. Exchanged by a thread taking a free record (acquire) and stored 0
-     * by the key destructor at thread exit (release). */
-    _Atomic int owned;
-    /* Next record; written once before the record is published (relaxed), read by scanners after an
-     * acquire of the list head or of the previous next. */
-    _Atomic(lk_gate_record *) next;
-};
-
 /* Head of the global record list. Pushed with a release CAS (publishes the new record's fields); loaded
  * with acquire by scanners and by threads looking for a free record. */
 static _Atomic(lk_gate_record *) lk__gate_records = NULL;
@@ -56,7 +37,7 @@ static _Atomic(lk_gate_record *) lk__gate_records = NULL;
 static pthread_once_t lk__gate_once = PTHREAD_ONCE_INIT;
 static pthread_key_t lk__gate_key;
 
-static _Thread_local lk_gate_record *lk__gate_self = NULL;
+_Thread_local lk_gate_record *lk__gate_self = NULL;
 
 /* Key destructor, on the exiting thread: forget the record first, so that a later destructor on this thread
  * that submits takes a fresh record instead of one another thread may own by then. */
@@ -83,7 +64,7 @@ int lk_gate_create(lk_gate **out) {
 void lk_gate_destroy(lk_gate *g) { free(g); }
 
 /* This thread's record: a recycled one, or a new one pushed on the global list. */
-static lk_gate_record *self_record(void) {
+lk_gate_record *lk__gate_self_record(void) {
     lk_gate_record *r = lk__gate_self;
     if (r != NULL) return r;
     /* acquire: pairs with the release CAS that published each record. */
@@ -113,25 +94,12 @@ static lk_gate_record *self_record(void) {
 }
 
 bool lk_gate_enter(lk_gate *g, bool *failed) {
-    if (failed != NULL) *failed = false;
-    lk_gate_record *r = self_record();
-    if (r == NULL) {
-        if (failed != NULL) *failed = true;
-        return false;
-    }
-    atomic_store_explicit(&r->inside, 1, memory_order_relaxed); /* ordered by barrier S */
-    lk__barrier_light(); /* Barrier S (spin/gate.pml: NO_BARRIER_S): pairs with barrier C */
-    if (atomic_load_explicit(&g->closed, memory_order_relaxed) != 0) { /* ordered by barrier S */
-        atomic_store_explicit(&r->inside, 0, memory_order_relaxed);     /* nothing was published */
-        return false;
-    }
-    return true;
+    int rc = lk__gate_enter(g);
+    if (failed != NULL) *failed = rc < 0;
+    return rc > 0;
 }
 
-void lk_gate_exit(void) {
-    /* release: publishes the caller's task to the closer's acquire scan. */
-    atomic_store_explicit(&lk__gate_self->inside, 0, memory_order_release);
-}
+void lk_gate_exit(void) { lk__gate_exit(); }
 
 void lk_gate_close(lk_gate *g) {
     atomic_store_explicit(&g->closed, 1, memory_order_relaxed); /* ordered by barrier C */

@@ -33,6 +33,13 @@ struct lk_ingress {
 /* lk_wake_notify on the queue's wake handshake; 0 when it has none. */
 int lk__ingress_notify(lk_ingress *q);
 
+/* lk_ingress_submit's result into lk_ingress_push's: 0 or the negative error, *wake_rc lk_wake_notify's. */
+static inline int lk__ingress_split_result(int rc, int *wake_rc) {
+    if (rc < 0) return rc;
+    *wake_rc = rc >= LK_SUBMIT_WAKE_FAILED ? -(rc & ~LK_SUBMIT_WAKE_FAILED) : rc;
+    return 0;
+}
+
 extern const lk_ingress_ops lk__ingress_mpsc_ops;
 extern const lk_ingress_ops lk__ingress_chunked_ops;
 extern const lk_ingress_ops lk__ingress_pp_ops;

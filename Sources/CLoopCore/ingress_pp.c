@@ -58,12 +58,8 @@
 #include <string.h>
 
 #include "barrier_impl.h"
-#include "spscq_impl.h"
+#include "ingress_pp_impl.h"
 
-#define PP_SCHEDULED 1u     /* the record is on the ready stack or in the loop's active list */
-#define PP_PRODUCER_GONE 2u /* its thread has exited (or the test handle was exited) */
-#define PP_LOOP_GONE 4u     /* its ingress is destroyed; the owning thread frees the record */
-#define PP_FAST 8u          /* set only with SCHEDULED: pushes skip the fence (see the file comment) */
 
 /* Visits that found a held record empty before the loop gives it up (unschedules it). */
 #define PP_IDLE_LIMIT 64u
@@ -74,67 +70,11 @@
  * ingresses it affects are used and read by their loops (relaxed: a setting, handed over with them). */
 static _Atomic int lk__pp_fast_mode_enabled = 1;
 
-typedef struct pp_ingress pp_ingress;
 
-struct lk_producer {
-    lk_spscq q;
 
-    /* The line every push reads. flags: PP_* bits. Changed with read-modify-writes only: announce and
-     * exit set bits (acq_rel), the loop clears SCHEDULED (seq_cst, followed by its fence) and sets it when
-     * it reclaims (acq_rel), sets FAST (relaxed: a producer that sees it late only fences longer) and
-     * clears it (seq_cst, followed by the heavy barrier); destruction sets LOOP_GONE (acq_rel). The push's
-     * loads are relaxed, ordered by the heavy barrier (first load) and its own fence (second load); see
-     * the file comment. The loop's checks of PRODUCER_GONE are acquire loads, pairing with the exit. */
-    alignas(LK_FALSE_SHARING_RANGE) _Atomic uint32_t flags;
-    lk_producer *ready_next; /* ready stack link: written by the pusher before its release CAS */
-    /* Owning thread only: its last notification failed (the eventfd write did not go through), so its
-     * next push notifies again even if the record is scheduled: that push is the "next signal" that
-     * lk_wake.h promises will wake the loop for the work already queued. */
-    bool notify_again;
-    pp_ingress *ingress;     /* immutable; used by the owning thread only while LOOP_GONE is clear */
-    uint64_t ingress_id;     /* immutable: the owning thread's lookup key */
-    bool thread_owned;       /* immutable: false for a test handle */
 
-    /* Loop-private. */
-    alignas(LK_FALSE_SHARING_RANGE) lk_producer *active_next;
-    lk_producer *active_prev;
-    uint32_t idle;     /* consecutive visits that found the queue empty */
-    uint32_t drained;  /* tasks taken since the loop got the record (capped at PP_FAST_AFTER) */
-    bool fast;         /* the loop set FAST (mirror of the bit, which only the loop changes) */
-    bool unscheduled;  /* cleared SCHEDULED in prepare_park, pending finish_park */
-    /* Registry links, under lk__pp_lock. */
-    lk_producer *reg_next;
-    lk_producer *reg_prev;
-};
 
-struct pp_ingress {
-    lk_ingress base;
-    uint64_t id; /* immutable, process-unique: threads key their records by it, never by address */
-
-    /* Ready stack. Pushed by announcers and exiting threads with a CAS (release: publishes ready_next and
-     * the record); taken whole by the loop with an exchange (acquire, pairs with it). */
-    alignas(LK_FALSE_SHARING_RANGE) _Atomic(lk_producer *) ready;
-
-    /* Loop-private: the active list, entered at `cursor` (where the next drain starts). */
-    alignas(LK_FALSE_SHARING_RANGE) lk_producer *cursor;
-    size_t active_count;
-
-    /* Under lk__pp_lock. */
-    lk_producer *registry;
-    size_t registered;
-};
-
-/* A thread's records, one per ingress it has pushed to. */
-typedef struct pp_thread {
-    uint64_t last_id; /* ingress id of `last`; 0 for none (ids start at 1) */
-    lk_producer *last;
-    lk_producer **records;
-    size_t count;
-    size_t capacity;
-    bool key_set; /* the exit destructor is armed for this thread */
-} pp_thread;
-
-static _Thread_local pp_thread lk__pp_self;
+_Thread_local pp_thread lk__pp_self;
 
 /* Orders registration, thread exit, reaping and ingress destruction. None of them is on the push path. */
 static pthread_mutex_t lk__pp_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -210,32 +150,30 @@ static int announce(pp_ingress *ing, lk_producer *p) {
     return 1;
 }
 
-static inline int publish(pp_ingress *ing, lk_producer *p, const lk_task *task) {
-    int rc = lk__spscq_push(&p->q, task);
-    if (rc != 0) return rc;
-    /* Compiler barrier: the flags load stays after the seq store in the instruction stream, where the
-     * loop's heavy barrier orders the two (see the file comment). spin/ingress.pml: the fast push. */
-    atomic_signal_fence(memory_order_seq_cst);
-    /* relaxed: ordered by the heavy barrier the loop runs before it clears FAST. */
-    if (__builtin_expect(atomic_load_explicit(&p->flags, memory_order_relaxed) & PP_FAST, 1)) return 0;
-    /* StoreLoad: orders the seq store before the flags load; pairs with the loop's fence after it clears
-     * SCHEDULED (unschedule, prepare_park + lk_wake_prepare_park). spin/ingress.pml: NO_PUSH_FENCE */
-    atomic_thread_fence(memory_order_seq_cst);
-    /* relaxed: ordered by the fence above. */
-    if (atomic_load_explicit(&p->flags, memory_order_relaxed) & PP_SCHEDULED) return 0;
-    return announce(ing, p);
-}
-
-/* A push through `p`: publish, then notify the loop when the record was announced (or the last
- * notification failed). */
-static inline int push_from(pp_ingress *ing, lk_producer *p, const lk_task *task, int *wake_rc) {
-    int rc = publish(ing, p, task);
-    if (rc < 0) return rc;
-    if (__builtin_expect(rc == 1 || p->notify_again, 0)) {
-        *wake_rc = lk__ingress_notify(&ing->base);
-        p->notify_again = *wake_rc < 0;
+int lk__pp_after_publish(pp_ingress *ing, lk_producer *p) {
+    int rc = 0;
+    /* relaxed: as in lk__pp_push (the fast path checked FAST and notify_again; re-read for the slow path). */
+    if (!(atomic_load_explicit(&p->flags, memory_order_relaxed) & PP_FAST)) {
+        /* StoreLoad: orders the seq store before the flags load; pairs with the loop's fence after it
+         * clears SCHEDULED (unschedule, prepare_park + lk_wake_prepare_park). spin/ingress.pml: NO_PUSH_FENCE */
+        atomic_thread_fence(memory_order_seq_cst);
+        /* relaxed: ordered by the fence above. */
+        if (!(atomic_load_explicit(&p->flags, memory_order_relaxed) & PP_SCHEDULED)) rc = announce(ing, p);
+    }
+    if (rc == 1 || p->notify_again) {
+        int w = lk__ingress_notify(&ing->base);
+        p->notify_again = w < 0;
+        return w < 0 ? LK_SUBMIT_WAKE_FAILED | -w : w;
     }
     return 0;
+}
+
+/* A push through `p` (the same steps as lk__pp_push_words): lk_ingress_submit's result. */
+static int push_from(pp_ingress *ing, lk_producer *p, uintptr_t w0, uintptr_t w1, uintptr_t w2) {
+    int rc = lk__spscq_push_words(&p->q, w0, w1, w2);
+    if (rc != 0) return rc;
+    atomic_signal_fence(memory_order_seq_cst); /* see lk__pp_push_words */
+    return lk__pp_after_publish(ing, p);
 }
 
 /* Under lk__pp_lock: frees this thread's records whose ingress is gone. */
@@ -281,9 +219,9 @@ out:
 }
 
 /* This thread's record for `ing`: the last one used, a known one, or a new one. */
-static inline lk_producer *self_record(pp_ingress *ing) {
+static lk_producer *self_record(pp_ingress *ing) {
     pp_thread *t = &lk__pp_self;
-    if (__builtin_expect(t->last_id == ing->id, 1)) return t->last;
+    if (t->last_id == ing->id) return t->last;
     lk_producer *p = NULL;
     for (size_t i = 0; i < t->count && p == NULL; i++)
         if (t->records[i]->ingress_id == ing->id) p = t->records[i];
@@ -461,11 +399,15 @@ static void pp_destroy(lk_ingress *base) {
     free(ing);
 }
 
-static int pp_push(lk_ingress *base, const lk_task *task, int *wake_rc) {
-    pp_ingress *ing = (pp_ingress *)base;
+int lk__pp_push_slow(pp_ingress *ing, uintptr_t w0, uintptr_t w1, uintptr_t w2) {
     lk_producer *p = self_record(ing);
     if (p == NULL) return -ENOMEM;
-    return push_from(ing, p, task, wake_rc);
+    return push_from(ing, p, w0, w1, w2);
+}
+
+static int pp_push(lk_ingress *base, const lk_task *task, int *wake_rc) {
+    int rc = lk__pp_push_words((pp_ingress *)base, task->words[0], task->words[1], task->words[2]);
+    return lk__ingress_split_result(rc, wake_rc);
 }
 
 /*
@@ -601,7 +543,7 @@ lk_producer *lk_ingress_attach_producer_for_testing(lk_ingress *base) {
 int lk_ingress_push_from_for_testing(lk_ingress *base, lk_producer *p, const lk_task *task, int *wake_rc) {
     if (base->ops != &lk__ingress_pp_ops) return -EINVAL;
     int w = 0;
-    int rc = push_from((pp_ingress *)base, p, task, &w);
+    int rc = lk__ingress_split_result(push_from((pp_ingress *)base, p, task->words[0], task->words[1], task->words[2]), &w);
     if (wake_rc != NULL) *wake_rc = w;
     return rc;
 }

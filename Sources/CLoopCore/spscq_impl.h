@@ -77,20 +77,49 @@ int lk__spscq_grow(lk_spscq *q);
 /* C: hands a finished segment back to P, or frees it. */
 void lk__spscq_recycle(lk_spscq *q, lk_segment *seg);
 
-/* P: appends a copy of *task. 0 or -ENOMEM (nothing queued). */
-static inline int lk__spscq_push(lk_spscq *q, const lk_task *task) {
+/* P: true when the next push needs a new segment (lk__spscq_grow). */
+static inline bool lk__spscq_at_boundary(const lk_spscq *q) {
+    return (q->tail & (LK_SPSCQ_SEGMENT_SLOTS - 1)) == 0 && q->tail != 0;
+}
+
+/* P: appends the task {w0, w1, w2} when the tail segment has room (!lk__spscq_at_boundary). The words
+ * arrive in registers and are stored one by one: a task copied through memory would cost the caller's stores
+ * and a load that waits for them (a 16-byte load cannot be forwarded from two 8-byte stores). No call: a
+ * fast path without calls needs no saved registers, i.e. no stack stores, which would compete with the
+ * slot's stores for the store buffer while they wait for their cache line. */
+static inline void lk__spscq_push_in_segment(lk_spscq *q, uintptr_t w0, uintptr_t w1, uintptr_t w2) {
     uint64_t t = q->tail;
     uint32_t i = (uint32_t)(t & (LK_SPSCQ_SEGMENT_SLOTS - 1));
-    if (__builtin_expect(i == 0 && t != 0, 0)) {
+    lk_spscq_slot *slot = &q->tail_seg->slots[i];
+    slot->task.words[0] = w0;
+    slot->task.words[1] = w1;
+    slot->task.words[2] = w2;
+    /* release: publishes the task; pairs with C's acquire in lk__spscq_slot_at. */
+    atomic_store_explicit(&slot->seq, t + 1, memory_order_release);
+    q->tail = t + 1;
+}
+
+/* P: appends the task {w0, w1, w2}. 0 or -ENOMEM (nothing queued). */
+static inline int lk__spscq_push_words(lk_spscq *q, uintptr_t w0, uintptr_t w1, uintptr_t w2) {
+    if (__builtin_expect(lk__spscq_at_boundary(q), 0)) {
         int rc = lk__spscq_grow(q);
         if (rc != 0) return rc;
     }
+    uint64_t t = q->tail;
+    uint32_t i = (uint32_t)(t & (LK_SPSCQ_SEGMENT_SLOTS - 1));
     lk_spscq_slot *slot = &q->tail_seg->slots[i];
-    slot->task = *task;
+    slot->task.words[0] = w0;
+    slot->task.words[1] = w1;
+    slot->task.words[2] = w2;
     /* release: publishes the task; pairs with C's acquire in lk__spscq_slot_at. */
     atomic_store_explicit(&slot->seq, t + 1, memory_order_release);
     q->tail = t + 1;
     return 0;
+}
+
+/* P: appends a copy of *task. 0 or -ENOMEM (nothing queued). */
+static inline int lk__spscq_push(lk_spscq *q, const lk_task *task) {
+    return lk__spscq_push_words(q, task->words[0], task->words[1], task->words[2]);
 }
 
 /* C: the slot of position h (q->head or the next ones), or NULL when its segment is not linked yet. *seg is

@@ -1,4 +1,5 @@
 internal import CLoopCore
+import Glibc
 import Synchronization
 
 extension EventLoop {
@@ -21,9 +22,16 @@ extension EventLoop {
             localExternal.append(task)
             return
         }
-        var wakeResult: Int32 = 0
-        try admit(task, lane: .external) { lk_ingress_push(ingress, $0, &wakeResult) }
-        reportWakeFailure(wakeResult)
+        // One call, the task in registers: the admission gate and the push (lk_ingress_submit).
+        let words = StoredJob.ownedWords(of: task)
+        let timestamp = metricsEnabled ? UInt(bitPattern: Int(lk_clock_now_ns())) : 0
+        let rc = lk_ingress_submit(ingress, gate, words.0, words.1, timestamp)
+        if rc < 0 {
+            releaseJob(words: words) // it was not queued
+            throw rc == -ESHUTDOWN ? EventLoopError.terminated : EventLoopError.outOfMemory
+        }
+        if metricsEnabled { foreignExternalSubmitted.wrappingAdd(1, ordering: .relaxed) }
+        if rc >= LK_SUBMIT_WAKE_FAILED { reportWakeFailure(-(rc & ~LK_SUBMIT_WAKE_FAILED)) }
     }
 
     /// Queues `task` on the internal (priority) lane, drained before external tasks every tick. Any thread.

@@ -39,26 +39,30 @@ extension EventLoop {
         if configuration.strictMicrotaskOrdering { drainMicrotasks() }
     }
 
+    /// Runs the timers that are due at `now` and were scheduled before this phase began, one at a time:
+    /// each leaves the heap only when its turn comes, so a task of this phase that cancels a later due timer
+    /// keeps it from running (and its `cancelTimer` succeeds, as JavaScript's `clearTimeout` promises).
+    /// Timers scheduled during the phase wait for the next tick: a timer that reschedules itself with no
+    /// delay cannot hold the loop in this phase.
     func runDueTimers(now: Int64) {
         // The hint mirrors the heap's earliest deadline: no lock on ticks when no timer is due. A timer
         // scheduled concurrently is seen next tick (its scheduler also wakes a sleeping loop).
         guard earliestDeadline.load(ordering: .relaxed) <= now else { return }
-        timerState.withLock { state in
-            while let entry = state.heap.popDue(now: now) { dueTimers.append(StoredJob(run: entry.job)) }
-            earliestDeadline.store(state.heap.earliestDeadline ?? .max, ordering: .relaxed)
-        }
-        guard !dueTimers.isEmpty else { return }
-        var index = 0
-        while index < dueTimers.count {
-            let job = dueTimers[index].run
-            index += 1
-            batchRemaining = dueTimers.count - index
-            if closeRequested.load(ordering: .relaxed) { break }
-            runJob(job)
+        var limit: UInt64?
+        while !closeRequested.load(ordering: .relaxed) {
+            let next: (job: Job, more: Bool)? = timerState.withLock { state in
+                let before = limit ?? state.heap.nextSequenceNumber
+                limit = before
+                guard let entry = state.heap.popDue(now: now, insertedBefore: before) else { return nil }
+                earliestDeadline.store(state.heap.earliestDeadline ?? .max, ordering: .relaxed)
+                return (entry.job, state.heap.hasDue(now: now, insertedBefore: before))
+            }
+            guard let next else { break }
+            batchRemaining = next.more ? 1 : 0 // a due timer waits: the inline fast path must not overtake it
+            runJob(next.job)
             if metricsEnabled { counters.timersFired &+= 1 }
         }
         batchRemaining = 0
-        dueTimers.removeAll(keepingCapacity: true)
     }
 
     /// Internal lane: everything queued when the phase starts, no more. A marker pushed behind the

@@ -79,7 +79,6 @@ public final class EventLoop: @unchecked Sendable {
     let externalBatch: UnsafeMutablePointer<lk_task>
     let microtaskBatch: UnsafeMutablePointer<lk_task>
     let microtaskBatchCapacity: Int
-    var dueTimers: [StoredJob] = []
     /// Tasks taken off a queue for the current phase and not yet run; the inline fast path of
     /// `submitInternal` must not overtake them.
     var batchRemaining = 0

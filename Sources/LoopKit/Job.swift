@@ -30,6 +30,30 @@ extension lk_task {
     var timestamp: Int64 { Int64(Int(bitPattern: words.2)) }
 }
 
+extension StoredJob {
+    /// The job's two words (function, context), owning one reference to the context as a payload in memory
+    /// does: the form `lk_ingress_submit` takes them in, in registers. `releaseJob(words:)` gives the
+    /// reference back when the words were not queued.
+    @inline(__always)
+    static func ownedWords(of job: @escaping Job) -> (UInt, UInt) {
+        // The struct keeps the function in its concrete representation, so the bits are the function and
+        // its context (no reabstraction thunk, no allocation). The bit copy owns nothing: retain the context
+        // for the queue (a closure context is a native Swift heap object; nil for a closure without one).
+        let words = unsafeBitCast(StoredJob(run: job), to: (UInt, UInt).self)
+        if let context = UnsafeRawPointer(bitPattern: words.1) {
+            _ = Unmanaged<AnyObject>.fromOpaque(context).retain()
+        }
+        return words
+    }
+}
+
+/// Releases the reference owned by words from `StoredJob.ownedWords(of:)` that were not queued.
+@inline(never)
+func releaseJob(words: (UInt, UInt)) {
+    var task = lk_task(words: (words.0, words.1, 0))
+    releaseJob(from: &task)
+}
+
 /// Moves the Job out of the payload at `task` (which must hold one): ownership passes to the caller.
 @inline(__always)
 func takeJob(from task: UnsafeMutablePointer<lk_task>) -> Job {

@@ -36,10 +36,21 @@ struct TimerHeap {
         siftUp(heap.count - 1)
     }
 
-    /// Removes and returns the earliest timer if it is due at `now`.
-    mutating func popDue(now: Int64) -> Entry? {
-        guard let first = heap.first, first.deadline <= now else { return nil }
+    /// The sequence number the next timer inserted will get: timers inserted from now on have this one or
+    /// a later one.
+    var nextSequenceNumber: UInt64 { nextSequence }
+
+    /// Removes and returns the earliest timer if it is due at `now` and was inserted before the timer with
+    /// sequence number `limit` (see `nextSequenceNumber`).
+    mutating func popDue(now: Int64, insertedBefore limit: UInt64) -> Entry? {
+        guard hasDue(now: now, insertedBefore: limit) else { return nil }
         return remove(at: 0)
+    }
+
+    /// Whether `popDue(now:insertedBefore:)` would return a timer.
+    func hasDue(now: Int64, insertedBefore limit: UInt64) -> Bool {
+        guard let first = heap.first else { return false }
+        return first.deadline <= now && first.sequence < limit
     }
 
     /// Removes the timer `id`; nil if it is not pending.

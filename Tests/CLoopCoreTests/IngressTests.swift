@@ -174,6 +174,49 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
     }
 }
 
+// MARK: - Submitting: gate and push in one call
+
+@Suite struct SubmitTests {
+    /// lk_ingress_submit queues while the gate is open (notifying as the push would), and refuses with
+    /// -ESHUTDOWN, queueing nothing, once it is closed; the fast path (registered record, room in the
+    /// segment) and the general path answer alike, across segment boundaries.
+    @Test(arguments: ingressKinds)
+    func submitQueuesWhileOpenAndRefusesOnceClosed(kind: lk_ingress_kind) throws {
+        let wake = try sleepingWake()
+        defer { lk_wake_destroy(wake) }
+        let q = try makeIngress(kind, wake: wake)
+        defer { lk_ingress_destroy(q) }
+        var g: OpaquePointer?
+        try #require(lk_gate_create(&g) == 0)
+        let gate = try #require(g)
+        defer { lk_gate_destroy(gate) }
+        var results: [Int32] = []
+        for i in 0..<300 { // crosses two segment boundaries of the per-producer queue
+            let t = makeTask(i)
+            results.append(lk_ingress_submit(q, gate, t.words.0, t.words.1, t.words.2))
+        }
+        #expect(results.first == LK_SUBMIT_WOKE, "the loop slept: the first submit wrote the eventfd")
+        #expect(results.dropFirst().allSatisfy { $0 == 0 })
+        #expect(drain(q) == Array(0..<300))
+        lk_gate_close(gate)
+        let t = makeTask(300)
+        #expect(lk_ingress_submit(q, gate, t.words.0, t.words.1, t.words.2) == -ESHUTDOWN)
+        #expect(lk_ingress_is_empty(q), "a refused submit queues nothing")
+    }
+
+    /// The push without the gate, for callers that admit work their own way.
+    @Test(arguments: ingressKinds)
+    func pushWordsQueuesInOrder(kind: lk_ingress_kind) throws {
+        let q = try makeIngress(kind)
+        defer { lk_ingress_destroy(q) }
+        for i in 0..<300 {
+            let t = makeTask(i)
+            #expect(lk_ingress_push_words(q, t.words.0, t.words.1, t.words.2) == 0)
+        }
+        #expect(drain(q) == Array(0..<300))
+    }
+}
+
 // MARK: - The per-producer kind
 
 @Suite struct PerProducerIngressTests {

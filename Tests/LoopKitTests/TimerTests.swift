@@ -56,6 +56,52 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// A timer that is due but has not run yet can still be cancelled, by an earlier timer of the same tick:
+    /// the cancel succeeds and the timer never runs (JavaScript's `clearTimeout` promises the same).
+    @Test func aDueTimerCancelledByAnEarlierOneOfTheSameTickNeverRuns() async throws {
+        let (loop, clock) = try manualLoop()
+        let log = OrderLog<String>()
+        let outcome = Locked<String>("not run")
+        let victim = Locked<TimerID?>(nil)
+        try loop.scheduleTimer(after: .seconds(1)) {
+            do {
+                try loop.cancelTimer(victim.withLock { $0! })
+                outcome.withLock { $0 = "cancelled" }
+            } catch {
+                outcome.withLock { $0 = "\(error)" }
+            }
+            log.append("first")
+        }
+        let id = try loop.scheduleTimer(after: .seconds(1)) { log.append("second") }
+        victim.withLock { $0 = id }
+        clock.advance(by: .seconds(1)) // both are due in the same tick
+        try await nudge(loop)
+        #expect(waitUntil { log.count >= 1 })
+        try await nudge(loop) // a later tick: the second would have run by now
+        #expect(log.snapshot == ["first"])
+        #expect(outcome.withLock { $0 } == "cancelled")
+        #expect(loop.pendingTimerCount == 0)
+        await loop.shutdown()
+    }
+
+    /// A timer that schedules another already-due timer does not run it in the same phase (the phase takes
+    /// only the timers scheduled before it began), so a zero-delay timer chain cannot starve other work: the
+    /// task the first timer submits runs in this tick's external phase, before the second timer.
+    @Test func aTimerScheduledDuringTheTimerPhaseWaitsForTheNextTick() async throws {
+        let (loop, clock) = try manualLoop()
+        let log = OrderLog<String>()
+        try loop.scheduleTimer(after: .seconds(1)) {
+            log.append("first")
+            _ = try? loop.scheduleTimer(after: .zero) { log.append("second") }
+            try? loop.submit { log.append("task") }
+        }
+        clock.advance(by: .seconds(1))
+        try await nudge(loop)
+        #expect(waitUntil { log.count == 3 })
+        #expect(log.snapshot == ["first", "task", "second"])
+        await loop.shutdown()
+    }
+
     @Test func deadlinesComeFromAFreshClockNotTheTickTime() async throws {
         let (loop, clock) = try manualLoop()
         let fired = Counter()

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "lk_gate.h"
 #include "lk_task.h"
 #include "lk_wake.h"
 
@@ -53,6 +54,23 @@ const char *lk_ingress_kind_name(lk_ingress_kind kind);
  * queued).
  */
 int lk_ingress_push(lk_ingress *q, const lk_task *task, int *wake_rc);
+
+/*
+ * Any thread: lk_ingress_push of the task {w0, w1, w2} inside the admission gate (lk_gate_enter ...
+ * lk_gate_exit): a submit in one call, the task in registers (a task passed through memory costs the
+ * caller's stores and the callee's loads on the hottest path).
+ * Returns < 0 when nothing was queued: -ESHUTDOWN (the gate is closed) or -ENOMEM. Returns >= 0 when the
+ * task is queued (the gate was open: the closer's final drain finds it): 0, or LK_SUBMIT_WOKE when this call
+ * wrote the eventfd, or LK_SUBMIT_WAKE_FAILED | errno when that write failed (lk_wake_notify's -errno; the
+ * task stays queued).
+ */
+#define LK_SUBMIT_WOKE 1
+#define LK_SUBMIT_WAKE_FAILED 0x10000
+int lk_ingress_submit(lk_ingress *q, lk_gate *gate, uintptr_t w0, uintptr_t w1, uintptr_t w2);
+
+/* Any thread: lk_ingress_submit without the admission gate (for a caller that admits work its own way, and
+ * the benchmarks' C-level hand-off). Same results, -ESHUTDOWN aside. */
+int lk_ingress_push_words(lk_ingress *q, uintptr_t w0, uintptr_t w1, uintptr_t w2);
 
 /* Loop: moves up to max tasks into out; per-producer FIFO, producers served round robin. *busy (may be
  * NULL) is set when a push was caught mid-flight (lock-free kind only): not empty, retry soon. */

@@ -6,7 +6,9 @@
  * Every measurement runs one producer pinned to CPU 0 and one consumer pinned to CPU 1 (when the machine
  * has two) and has the consumer check each task's counter, so a lost, duplicated or reordered task fails
  * the run (-1) instead of flattering it. Each moves 32 bytes per task: the floor's tasks are four words;
- * LoopKit's are three words plus the queue's sequence word in the same 32-byte slot.
+ * LoopKit's are three words plus the queue's sequence word in the same 32-byte slot, pushed in registers
+ * (lk_ingress_push_words); the submit variant adds the admission gate, i.e. the call the Swift layer makes
+ * for a submit (lk_ingress_submit).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -133,6 +135,7 @@ double lkb_floor_round_trip_ns(void) {
 
 typedef struct {
     lk_ingress *q;
+    lk_gate *gate;
     alignas(128) _Atomic int failed;
 } ingress_handoff;
 
@@ -155,7 +158,7 @@ static void *ingress_consumer(void *arg) {
 
 /* variant: 0 as LoopKit runs it; 1 per-producer pushes kept fenced (no fast mode); 2 a wake notification
  * (fence + state load) after every push, as every push paid before the per-producer kind. */
-static double measure_ingress_handoff(lk_ingress_kind kind, int variant) {
+static double measure_ingress_handoff(lk_ingress_kind kind, int variant, bool with_gate) {
     ingress_handoff *x = aligned_alloc(128, sizeof(*x));
     if (x == NULL) return -1;
     atomic_init(&x->failed, 0);
@@ -166,8 +169,9 @@ static double measure_ingress_handoff(lk_ingress_kind kind, int variant) {
     }
     if (variant == 2) lk_wake_state_store(w, LK_STATE_RUNNING); /* running: notify costs its fence and load */
     if (variant == 1) lk_ingress_fast_mode_for_testing(false);
-    if (lk_ingress_create(&x->q, kind, NULL) != 0) {
+    if (lk_gate_create(&x->gate) != 0 || lk_ingress_create(&x->q, kind, NULL) != 0) {
         lk_ingress_fast_mode_for_testing(true);
+        lk_gate_destroy(x->gate);
         lk_wake_destroy(w);
         free(x);
         return -1;
@@ -177,8 +181,8 @@ static double measure_ingress_handoff(lk_ingress_kind kind, int variant) {
     pin(0);
     int64_t start = lk_clock_now_ns();
     for (uint64_t i = 0; i < HANDOFF_TASKS; i++) {
-        lk_task t = {{i, 1, 2}};
-        while (lk_ingress_push(x->q, &t, NULL) != 0) lk_thread_spin_pause(); /* -ENOMEM: not here */
+        int rc = with_gate ? lk_ingress_submit(x->q, x->gate, i, 1, 2) : lk_ingress_push_words(x->q, i, 1, 2);
+        if (rc < 0) atomic_store_explicit(&x->failed, 1, memory_order_relaxed); /* -ENOMEM: not here */
         if (variant == 2) lk_wake_notify(w);
     }
     pthread_join(th, NULL);
@@ -186,12 +190,15 @@ static double measure_ingress_handoff(lk_ingress_kind kind, int variant) {
     lkb_unpin_thread();
     bool failed = atomic_load_explicit(&x->failed, memory_order_relaxed) != 0;
     lk_ingress_destroy(x->q);
+    lk_gate_close(x->gate);
+    lk_gate_destroy(x->gate);
     lk_ingress_fast_mode_for_testing(true);
     lk_wake_destroy(w);
     free(x);
     return failed ? -1 : ns;
 }
 
-double lkb_ingress_handoff_ns(int kind) { return measure_ingress_handoff((lk_ingress_kind)kind, 0); }
-double lkb_ingress_handoff_fenced_ns(void) { return measure_ingress_handoff(LK_INGRESS_PER_PRODUCER, 1); }
-double lkb_ingress_handoff_notify_each_ns(void) { return measure_ingress_handoff(LK_INGRESS_PER_PRODUCER, 2); }
+double lkb_ingress_handoff_ns(int kind) { return measure_ingress_handoff((lk_ingress_kind)kind, 0, false); }
+double lkb_ingress_handoff_fenced_ns(void) { return measure_ingress_handoff(LK_INGRESS_PER_PRODUCER, 1, false); }
+double lkb_ingress_handoff_notify_each_ns(void) { return measure_ingress_handoff(LK_INGRESS_PER_PRODUCER, 2, false); }
+double lkb_submit_handoff_ns(void) { return measure_ingress_handoff(LK_INGRESS_PER_PRODUCER, 0, true); }

@@ -305,6 +305,7 @@ enum CoreMicro {
         ("ingress_per_producer_handoff", { lkb_ingress_handoff_ns(Int32(LK_INGRESS_PER_PRODUCER.rawValue)) }),
         ("ingress_per_producer_fenced_handoff", { lkb_ingress_handoff_fenced_ns() }),
         ("ingress_per_producer_notify_each_handoff", { lkb_ingress_handoff_notify_each_ns() }),
+        ("submit_handoff", { lkb_submit_handoff_ns() }),
         ("ingress_lock_free_handoff", { lkb_ingress_handoff_ns(Int32(LK_INGRESS_LOCK_FREE.rawValue)) }),
         ("ingress_chunked_handoff", { lkb_ingress_handoff_ns(Int32(LK_INGRESS_CHUNKED.rawValue)) }),
         ("mpsc_push_pop", { lkb_mpsc_push_pop_ns() }),

@@ -29,6 +29,8 @@ double lkb_ingress_handoff_ns(int kind);
  * what each of those per-task costs adds. */
 double lkb_ingress_handoff_fenced_ns(void);
 double lkb_ingress_handoff_notify_each_ns(void);
+/* The per-producer hand-off through lk_ingress_submit: the admission gate and the push, as a Swift submit. */
+double lkb_submit_handoff_ns(void);
 
 /* Pins the calling thread to `cpu` (0, or -1 when it cannot: one CPU, bad index); unpin restores. */
 int lkb_pin_thread(int cpu);
