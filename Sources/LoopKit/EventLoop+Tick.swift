@@ -11,7 +11,7 @@ import Synchronization
 //   6. microtasks
 extension EventLoop {
     func tick() {
-        let now = clock.nanoseconds()
+        let now = usesSystemClock ? lk_clock_now_ns() : clock.nanoseconds()
         tickStartNanoseconds.store(now, ordering: .relaxed) // currentTickTime combines it with the anchor
         if metricsEnabled { counters.ticks &+= 1 }
 
@@ -178,30 +178,33 @@ extension EventLoop {
 
     func idle() {
         let idleStart = lk_clock_now_ns()
-        if spinBudget > 0, let foundAt = spin(budget: spinBudget) {
-            adaptiveSpin?.caught(after: foundAt - idleStart)
+        if spinBudget > 0, let foundBy = spin(from: idleStart, budget: spinBudget) {
+            adaptiveSpin?.caught(after: foundBy - idleStart)
             return
         }
         park(idleStart: idleStart)
     }
 
-    /// Polls for work for up to `budget` ns while staying RUNNING (producers then skip the wake syscall).
-    /// Returns the time work, a due timer, I/O or a state change ended the spin, or nil when it expired.
+    /// Polls for work for up to `budget` ns from `start` while staying RUNNING (producers then skip the wake
+    /// syscall). Returns nil when it expired, else a time by which work, a due timer, I/O or a state change
+    /// ended it: the latest clock reading, taken every 16 polls. Reading the clock when work arrives would
+    /// put a clock read (tens of ns on a VM) between the task and its run.
     ///
     /// Every `spinYieldInterval` the loop yields its CPU: when the scheduler has put a producer on the same
     /// CPU (it does, on small machines), a pure spin would keep that producer from running until the spin
     /// ends, turning a sub-microsecond hand-off into a full spin plus a wakeup. With no other runnable thread
     /// the yield returns at once.
-    func spin(budget: Int64) -> Int64? {
-        let start = lk_clock_now_ns()
+    func spin(from start: Int64, budget: Int64) -> Int64? {
         var lastIOPoll = start
         var lastYield = start
+        var latest = start
         var iteration = 0
         while true {
-            if hasPendingWork() || lk_wake_state_load(wake) != LK_STATE_RUNNING { return lk_clock_now_ns() }
+            if hasPendingWork() || lk_wake_state_load(wake) != LK_STATE_RUNNING { return latest }
             iteration &+= 1
             if iteration & 15 == 0 {
                 let now = lk_clock_now_ns()
+                latest = now
                 if now - start >= budget { return nil }
                 let deadline = earliestDeadline.load(ordering: .relaxed)
                 if deadline != .max && clock.nanoseconds() >= deadline { return now }
@@ -257,7 +260,7 @@ extension EventLoop {
         if n > 0 { dispatchIO(count: n) }
     }
 
-    /// How often a spinning loop yields its CPU (see `spin(budget:)`).
+    /// How often a spinning loop yields its CPU (see `spin(from:budget:)`).
     static let spinYieldInterval: Int64 = 2_000
 
     /// The adaptive spin measures the CPU cost of one park in this many (a thread CPU clock read is a

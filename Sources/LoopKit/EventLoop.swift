@@ -72,33 +72,42 @@ public final class EventLoop: @unchecked Sendable {
     let foreignInternalSubmitted = Atomic<UInt64>(0)
 
     // MARK: Loop-thread state: read and written only by the thread running the loop.
+    //
+    // `@exclusivity(unchecked)`: these are touched on every tick, and the dynamic exclusivity check Swift
+    // would otherwise make for each access to a class's stored property (a runtime call and a thread-local
+    // lookup) is a large share of a tick's cost. The loop thread alone uses them, and each use is a single
+    // access that ends before any callback can run (queued closures are moved out, then called), so no two
+    // accesses overlap.
 
-    var poller: OpaquePointer?
-    var localExternal = LocalJobQueue()
-    var localInternal = LocalJobQueue()
+    @exclusivity(unchecked) var poller: OpaquePointer?
+    @exclusivity(unchecked) var localExternal = LocalJobQueue()
+    @exclusivity(unchecked) var localInternal = LocalJobQueue()
     let externalBatch: UnsafeMutablePointer<lk_task>
     let microtaskBatch: UnsafeMutablePointer<lk_task>
     let microtaskBatchCapacity: Int
     /// Tasks taken off a queue for the current phase and not yet run; the inline fast path of
     /// `submitInternal` must not overtake them.
-    var batchRemaining = 0
-    var inlineDepth = 0
-    var isDrainingMicrotasks = false
-    var isFinishing = false
+    @exclusivity(unchecked) var batchRemaining = 0
+    @exclusivity(unchecked) var inlineDepth = 0
+    @exclusivity(unchecked) var isDrainingMicrotasks = false
+    @exclusivity(unchecked) var isFinishing = false
     /// Set once the final drain is over: the loop thread's own submissions are refused from then on.
-    var localWorkClosed = false
-    var registrations: [FDRegistration?] = []
-    var registeredCount = 0
-    var pollEvents: UnsafeMutablePointer<lk_poll_event>
+    @exclusivity(unchecked) var localWorkClosed = false
+    @exclusivity(unchecked) var registrations: [FDRegistration?] = []
+    @exclusivity(unchecked) var registeredCount = 0
+    @exclusivity(unchecked) var pollEvents: UnsafeMutablePointer<lk_poll_event>
     let pollEventsCapacity = 256
-    var pollEpoch: UInt64 = 0
+    @exclusivity(unchecked) var pollEpoch: UInt64 = 0
     /// The spin before a park: adaptive (`AdaptiveSpin`) or fixed (`fixedSpinBudget`, 0 for `.park`).
-    var adaptiveSpin: AdaptiveSpin?
+    @exclusivity(unchecked) var adaptiveSpin: AdaptiveSpin?
     let fixedSpinBudget: Int64
     /// Parks since the last one whose CPU cost was measured (the adaptive spin samples one in 16).
-    var parksSinceCostSample = 0
-    var counters = Metrics()
-    var pendingLatencies: [UInt64] = []
+    @exclusivity(unchecked) var parksSinceCostSample = 0
+    @exclusivity(unchecked) var counters = Metrics()
+    @exclusivity(unchecked) var pendingLatencies: [UInt64] = []
+    /// `configuration.clock` is the system clock: the tick reads CLOCK_MONOTONIC directly, not through
+    /// the protocol.
+    let usesSystemClock: Bool
 
     static let maxInlineDepth = 16
 
@@ -111,6 +120,7 @@ public final class EventLoop: @unchecked Sendable {
         precondition(MemoryLayout<StoredJob>.size <= 2 * MemoryLayout<UInt>.size, "a job must fit two lk_task words")
         self.configuration = configuration
         clock = configuration.clock
+        usesSystemClock = configuration.clock is SystemMonotonicClock
         metricsEnabled = configuration.metricsEnabled
         id = lk_thread_next_loop_id()
 

@@ -202,3 +202,36 @@ double lkb_ingress_handoff_ns(int kind) { return measure_ingress_handoff((lk_ing
 double lkb_ingress_handoff_fenced_ns(void) { return measure_ingress_handoff(LK_INGRESS_PER_PRODUCER, 1, false); }
 double lkb_ingress_handoff_notify_each_ns(void) { return measure_ingress_handoff(LK_INGRESS_PER_PRODUCER, 2, false); }
 double lkb_submit_handoff_ns(void) { return measure_ingress_handoff(LK_INGRESS_PER_PRODUCER, 0, true); }
+
+/* ---- the spinning round-trip floor between a producer and an entrant's own thread (PingPongLatency) */
+
+struct lkb_pingpong {
+    alignas(128) _Atomic uint64_t ping; /* producer: release; echo: acquire */
+    alignas(128) _Atomic uint64_t pong; /* echo: release; producer: acquire */
+};
+
+lkb_pingpong *lkb_pingpong_create(void) {
+    lkb_pingpong *p = aligned_alloc(128, sizeof(*p));
+    if (p == NULL) return NULL;
+    atomic_init(&p->ping, 0);
+    atomic_init(&p->pong, 0);
+    return p;
+}
+
+void lkb_pingpong_destroy(lkb_pingpong *p) { free(p); }
+
+void lkb_pingpong_echo(lkb_pingpong *p, uint64_t first, uint64_t count) {
+    for (uint64_t i = first; i < first + count; i++) {
+        /* acquire: pairs with the producer's release. */
+        while (atomic_load_explicit(&p->ping, memory_order_acquire) != i) lk_thread_spin_pause();
+        atomic_store_explicit(&p->pong, i, memory_order_release); /* release: pairs with the producer's acquire */
+    }
+}
+
+int64_t lkb_pingpong_round_trip(lkb_pingpong *p, uint64_t i) {
+    int64_t start = lk_clock_now_ns();
+    atomic_store_explicit(&p->ping, i, memory_order_release); /* release: pairs with the echo's acquire */
+    /* acquire: pairs with the echo's release. */
+    while (atomic_load_explicit(&p->pong, memory_order_acquire) != i) lk_thread_spin_pause();
+    return lk_clock_now_ns() - start;
+}

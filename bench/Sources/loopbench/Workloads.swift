@@ -71,13 +71,16 @@ enum Workloads {
     }
 
     /// One round trip at a time: submit, the task signals back, the producer (spinning) sees it.
+    /// Reports, beside the entrant's percentiles, `floor_p50_ns`: the p50 of a spinning round trip through
+    /// two atomics between the same producer and the entrant's own thread, measured in blocks interleaved
+    /// with the entrant's round trips (`PingPong`).
     static func pingPongLatency(rounds: Int) -> Workload {
         Workload(name: "PingPongLatency", params: [("rounds", "\(rounds)")]) { entrant in
-            roundTrips(entrant, rounds: rounds, gapNanoseconds: 0)
+            roundTrips(entrant, rounds: rounds, gapNanoseconds: 0, floor: true)
         }
     }
 
-    static func roundTrips(_ entrant: any Entrant, rounds: Int, gapNanoseconds: Int64) -> RunResult {
+    static func roundTrips(_ entrant: any Entrant, rounds: Int, gapNanoseconds: Int64, floor: Bool = false) -> RunResult {
         // One producer waits for each reply. Pin it to CPU 0 for the measurement: left free, the scheduler
         // sometimes places it on the loop thread's CPU, and the round trip then measures time slices.
         _ = lkb_pin_thread(0)
@@ -90,26 +93,38 @@ enum Workloads {
             sink.waitUntilDone()
         }
         var histogram = makeHistogram()
+        var floorHistogram = makeHistogram()
+        let pingPong = PingPong()
         var total: Int64 = 0
         let wakes = entrant.wakeSyscalls
-        for _ in 0..<rounds {
-            if gapNanoseconds > 0 { // idle gap, outside the timed region (a spin-wait, not a sleep)
-                let until = now() + gapNanoseconds
-                spin { now() >= until }
+        // In blocks: the floor (when asked) is measured between the same two threads, right after each
+        // block of the entrant's round trips, so a machine that changes speed mid-run shifts both alike.
+        let block = floor ? Swift.min(1_000, rounds) : rounds
+        var done = 0
+        while done < rounds {
+            let count = Swift.min(block, rounds - done)
+            for _ in 0..<count {
+                if gapNanoseconds > 0 { // idle gap, outside the timed region (a spin-wait, not a sleep)
+                    let until = now() + gapNanoseconds
+                    spin { now() >= until }
+                }
+                sink.expect(1)
+                let start = now()
+                entrant.submit(task)
+                sink.waitUntilDone()
+                let elapsed = now() - start
+                total += elapsed
+                histogram.record(UInt64(elapsed))
             }
-            sink.expect(1)
-            let start = now()
-            entrant.submit(task)
-            sink.waitUntilDone()
-            let elapsed = now() - start
-            total += elapsed
-            histogram.record(UInt64(elapsed))
+            done += count
+            if floor { pingPong.measure(on: entrant, rounds: count, into: &floorHistogram) }
         }
         var r = RunResult(nsPerOp: Double(total) / Double(rounds))
         r.p50 = Double(histogram.valueAtPercentile(50))
         r.p99 = Double(histogram.valueAtPercentile(99))
         r.p999 = Double(histogram.valueAtPercentile(99.9))
         r.wakeSyscallsPerOp = wakeDelta(entrant, wakes, ops: rounds)
+        if floor { r.extra.append(("floor_p50_ns", Double(floorHistogram.valueAtPercentile(50)))) }
         return r
     }
 
@@ -294,6 +309,32 @@ enum Workloads {
             r.extra.append(("probes", Double(histogram.totalCount)))
             return r
         }
+    }
+}
+
+/// The spinning round-trip floor between the producer and an entrant's own thread: a task turns that thread
+/// into an echo for a block of pings through two atomics (lkb_pingpong), and the producer times each.
+final class PingPong: @unchecked Sendable {
+    private let shared: OpaquePointer
+    private var next: UInt64 = 1
+
+    init() { shared = lkb_pingpong_create() }
+    deinit { lkb_pingpong_destroy(shared) }
+
+    func measure(on entrant: any Entrant, rounds: Int, into histogram: inout Histogram<UInt64>) {
+        let first = next, shared = SharedPointer(self.shared)
+        // One more ping than measured: the first only waits for the echo task to start.
+        entrant.submit { lkb_pingpong_echo(shared.pointer, first, UInt64(rounds + 1)) }
+        _ = lkb_pingpong_round_trip(self.shared, first)
+        for i in 1...UInt64(rounds) {
+            histogram.record(UInt64(Swift.max(0, lkb_pingpong_round_trip(self.shared, first + i))))
+        }
+        next = first + UInt64(rounds) + 1
+    }
+
+    private struct SharedPointer: @unchecked Sendable {
+        let pointer: OpaquePointer
+        init(_ pointer: OpaquePointer) { self.pointer = pointer }
     }
 }
 

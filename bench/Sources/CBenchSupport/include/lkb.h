@@ -32,6 +32,16 @@ double lkb_ingress_handoff_notify_each_ns(void);
 /* The per-producer hand-off through lk_ingress_submit: the admission gate and the push, as a Swift submit. */
 double lkb_submit_handoff_ns(void);
 
+/* The spinning round trip between a producer and an echo that runs on an entrant's own thread (a task that
+ * answers `count` pings numbered from `first`, through two atomics): PingPongLatency's floor, measured
+ * between the same two threads as the entrant's round trips, interleaved with them. round_trip pings `i`
+ * (numbered from 1) and returns the ns until the answer. */
+typedef struct lkb_pingpong lkb_pingpong;
+lkb_pingpong *lkb_pingpong_create(void);
+void lkb_pingpong_destroy(lkb_pingpong *p);
+void lkb_pingpong_echo(lkb_pingpong *p, uint64_t first, uint64_t count);
+int64_t lkb_pingpong_round_trip(lkb_pingpong *p, uint64_t i);
+
 /* Pins the calling thread to `cpu` (0, or -1 when it cannot: one CPU, bad index); unpin restores. */
 int lkb_pin_thread(int cpu);
 void lkb_unpin_thread(void);
