@@ -3,7 +3,9 @@
 //
 // Input: operations, each an opcode byte b (operation b % 7, variant b / 7) followed by its operands:
 //   0 insert one timer under a fresh id (the previous id + 1 + u8), deadline as below
-//   1 popDue(now: deadline as below): one pop (even variants) or every due timer (odd variants)
+//   1 popDue(now: deadline as below, insertedBefore: limit): one pop (even variants) or every due timer (odd
+//     variants); the limit is UInt64.max (variants 0, 1 mod 4) or the heap's nextSequenceNumber minus u8,
+//     clamped at 0 (variants 2, 3 mod 4), as a tick that runs only the timers scheduled before it began
 //   2 cancel the pending timer number u8 % pending
 //   3 cancel an id that has fired, been cancelled or been removed (u8 picks it): must find nothing
 //   4 cancel an id that was never used (0, or above every id so far): must find nothing
@@ -16,7 +18,7 @@
 //
 // The model is every pending timer sorted by (deadline, insertion order), as the heap promises. After every
 // operation: count, isEmpty and earliestDeadline agree with it. popDue returns the model's first timer exactly
-// when its deadline is <= now; cancel returns the timer with that id exactly when it is pending; removeAll
+// when its deadline is <= now and it was inserted before the limit, and hasDue agrees; cancel returns the timer with that id exactly when it is pending; removeAll
 // returns the model's count. Each popped timer's job is run by the harness and must record its own id, once:
 // no job fires twice, and no cancelled or removed job is ever handed out.
 //
@@ -110,8 +112,8 @@ struct TimerModel {
         pending.insert(timer, at: low)
     }
 
-    mutating func popDue(now: Int64) -> ModelTimer? {
-        guard let first = pending.first, first.deadline <= now else { return nil }
+    mutating func popDue(now: Int64, insertedBefore limit: UInt64) -> ModelTimer? {
+        guard let first = pending.first, first.deadline <= now, first.order < limit else { return nil }
         pending.removeFirst()
         departed.append(first.id)
         return first
@@ -143,9 +145,11 @@ struct Harness {
     }
 
     /// One popDue; returns whether it popped a timer.
-    mutating func popDue(now: Int64) -> Bool {
-        let popped = heap.popDue(now: now)
-        let expected = model.popDue(now: now)
+    mutating func popDue(now: Int64, insertedBefore limit: UInt64 = .max) -> Bool {
+        let announced = heap.hasDue(now: now, insertedBefore: limit)
+        let popped = heap.popDue(now: now, insertedBefore: limit)
+        let expected = model.popDue(now: now, insertedBefore: limit)
+        check(announced == (popped != nil), "hasDue(now: \(now), insertedBefore: \(limit)) said \(announced)")
         guard let expected else {
             check(popped == nil, "popDue(now: \(now)) returned timer \(popped!.id), model has none due")
             return false
@@ -204,10 +208,16 @@ public func testOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             harness.insert(deadline: input.nextDeadline(), gap: gap)
         case 1:
             let now = input.nextDeadline()
+            var limit = UInt64.max
+            if variant % 4 >= 2 {
+                let back = UInt64(input.nextByte())
+                let next = harness.heap.nextSequenceNumber
+                limit = next > back ? next - back : 0
+            }
             if variant % 2 == 0 {
-                _ = harness.popDue(now: now)
+                _ = harness.popDue(now: now, insertedBefore: limit)
             } else {
-                while harness.popDue(now: now) {}
+                while harness.popDue(now: now, insertedBefore: limit) {}
             }
         case 2:
             let pending = harness.model.pending
