@@ -19,6 +19,8 @@ struct Options: Sendable {
     var timeoutSeconds = 1_800
     var stallSeconds = 120
     var selfTest = SelfTest.none
+    /// Arm the core's fault-injection points at random for the whole run (Faults.swift).
+    var faults = false
     /// Pin malloc's thresholds (see Memory.pinMallocThresholds); false: glibc's defaults.
     var pinMalloc = true
 
@@ -44,6 +46,12 @@ struct Options: Sendable {
                                            so RSS follows the live heap (default pinned; see Memory.swift)
           SOAK_SELFTEST     --selftest     drop | reorder | duplicate: inject that fault once, to prove the
                                            checks catch it (the run must then FAIL)
+          SOAK_FAULTS       --faults       off | on: a fault thread arms the core's fault-injection points
+                                           (lk_fault.h) at random for the whole run, one every ~1 ms with a
+                                           small count: EINTR/EAGAIN/EIO on the wake eventfd, EINTR on the
+                                           poll waits, allocation failures of the queues. Every refusal must
+                                           be .outOfMemory (retried), every wake failure EIO/EAGAIN, and
+                                           every accepted task must still run exactly once (default off)
         LOOPKIT_BACKEND, if set, overrides every loop's backend (the library reads it).
         """
 
@@ -59,7 +67,7 @@ struct Options: Sendable {
             ("SOAK_TASKS", "tasks"), ("SOAK_PRODUCERS", "producers"), ("SOAK_EPOCH_TASKS", "epoch-tasks"),
             ("SOAK_WINDOW", "window"), ("SOAK_OVERRUN", "overrun"), ("SOAK_BACKEND", "backend"),
             ("SOAK_TIMEOUT_S", "timeout"), ("SOAK_STALL_S", "stall"), ("SOAK_SELFTEST", "selftest"),
-            ("SOAK_MALLOC", "malloc"),
+            ("SOAK_MALLOC", "malloc"), ("SOAK_FAULTS", "faults"),
         ]
         var values: [String: String] = [:]
         for key in keys { if let v = env(key.env) { values[key.flag] = v } }
@@ -97,6 +105,12 @@ struct Options: Sendable {
                 throw UsageError(message: "--malloc must be pinned or default, not '\(text)'")
             }
             o.pinMalloc = text == "pinned"
+        }
+        if let text = values["faults"] {
+            guard text == "on" || text == "off" else {
+                throw UsageError(message: "--faults must be on or off, not '\(text)'")
+            }
+            o.faults = text == "on"
         }
         if let text = values["selftest"] {
             guard let s = SelfTest(rawValue: text) else {
