@@ -12,6 +12,7 @@ struct Options: Sendable {
 
     var tasks = 100_000_000
     var producers = Swift.max(8, 2 * Options.cores)
+    /// Unless set: `defaultEpochTasks(tasks:)`.
     var epochTasks = 2_000_000
     var window = 4_096
     var overrun = 10_000
@@ -34,7 +35,8 @@ struct Options: Sendable {
         Environment (a flag of the same name overrides it, e.g. --tasks=1000000):
           SOAK_TASKS        --tasks        tasks in all (default 100000000; 1e8 and 100_000_000 accepted)
           SOAK_PRODUCERS    --producers    producer threads (default max(8, 2 x cores))
-          SOAK_EPOCH_TASKS  --epoch-tasks  tasks accepted per loop before its shutdown begins (default 2000000)
+          SOAK_EPOCH_TASKS  --epoch-tasks  tasks accepted per loop before its shutdown begins (default
+                                           tasks/50 within 10000...2000000: ~50 loops, 2000000 for 1e8)
           SOAK_WINDOW       --window       most tasks a producer has accepted but not yet run (default 4096)
           SOAK_OVERRUN      --overrun      tasks a producer submits at full speed to a loop whose shutdown has
                                            begun; then one per ~50 us until refused, so that the drain ends
@@ -89,7 +91,7 @@ struct Options: Sendable {
         }
         if let n = try number("tasks", 1, 1 << 40) { o.tasks = n }
         if let n = try number("producers", 1, Token.maxProducers) { o.producers = n }
-        if let n = try number("epoch-tasks", 1) { o.epochTasks = n }
+        if let n = try number("epoch-tasks", 1) { o.epochTasks = n } else { o.epochTasks = defaultEpochTasks(tasks: o.tasks) }
         if let n = try number("window", 1) { o.window = n }
         if let n = try number("overrun", 1) { o.overrun = n }
         if let n = try number("timeout", 1) { o.timeoutSeconds = n }
@@ -120,6 +122,10 @@ struct Options: Sendable {
         }
         return o
     }
+
+    /// About 50 loops whatever the task count (2000000 tasks per loop for the default 10^8), so that a short
+    /// soak still rotates backend x ingress x idle strategy and has enough loops for the RSS verdict.
+    static func defaultEpochTasks(tasks: Int) -> Int { Swift.min(2_000_000, Swift.max(10_000, tasks / 50)) }
 
     /// "100000000", "100_000_000" or "1e8".
     static func integer(_ text: String) -> Int? {
