@@ -13,7 +13,7 @@ help:
 	@echo "make lint         atomics rules of the C core, and a -Wall -Wextra -Werror build"
 	@echo "make verify       spin: model-check the wake handshake, the shutdown gate, the per-producer ingress (+ mutants)"
 	@echo "make fuzz         libFuzzer over the queues, the ring and the timer heap (FUZZ_SECONDS=60 each)"
-	@echo "make soak         many producers x 10^8 tasks across restarted loops; totals, order, RSS (minutes)"
+	@echo "make soak         many producers x 10^8 tasks across restarted loops; totals, order, RSS (minutes; SOAK_FAULTS=on arms faults)"
 	@echo "make bench-quick  the tournament: all entrants, main workloads, 3 runs (~5 min); report in bench/results/latest"
 	@echo "make bench-full   all workloads, 5 runs      make bench-expanded  10 runs, producers up to 32"
 	@echo "make bench-micro  C-level core + Wakeup + BatchBudget      make bench-verify  re-check latest report"
@@ -73,7 +73,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
-# Not part of CI: minutes of load. SOAK_TASKS / SOAK_PRODUCERS override the defaults.
+# Not part of CI: minutes of load. SOAK_TASKS / SOAK_PRODUCERS / SOAK_FAULTS=on (... see scripts/soak.sh) pass through.
 soak: deps
 	bash scripts/soak.sh
 

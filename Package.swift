@@ -38,9 +38,10 @@ let package = Package(
             path: "Examples/echo-server"
         ),
         // `make soak` (not in CI): producers x 10^8 tasks across restarted loops; exactly-once, order, RSS.
+        // CLoopCore directly: SOAK_FAULTS=on arms the core's fault-injection points (lk_fault.h).
         .executableTarget(
             name: "loopkit-soak",
-            dependencies: ["LoopKit"],
+            dependencies: ["LoopKit", "CLoopCore"],
             path: "Tools/soak"
         ),
         // Helpers shared by the test targets: threads, deadlines, bounded waits.

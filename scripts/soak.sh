@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The soak (`make soak`, not in CI): builds the release loopkit-soak (Tools/soak) and runs it, passing the
-# environment (SOAK_TASKS, SOAK_PRODUCERS, SOAK_EPOCH_TASKS, SOAK_BACKEND, SOAK_TIMEOUT_S, ...; see
-# `loopkit-soak --help`) and any arguments through. The output goes to the terminal and to
+# environment (SOAK_TASKS, SOAK_PRODUCERS, SOAK_EPOCH_TASKS, SOAK_BACKEND, SOAK_TIMEOUT_S, SOAK_FAULTS, ...;
+# see `loopkit-soak --help`) and any arguments through. The output goes to the terminal and to
 # .build-soak/soak-<UTC time>.log; the exit status is the soak's (0 only on PASS, 3 when its watchdog fired).
 #
 #   scripts/soak.sh [soak flags...]        build (.build-soak) and run here
@@ -9,6 +9,12 @@
 #                                          machine without a Swift toolchain: Swift runtime and liburing linked
 #                                          in statically (libc and friends stay shared); --run also runs it here
 #   SOAK_SELFTEST=drop scripts/soak.sh     prove the checks work: a task dropped on purpose must make it FAIL
+#   SOAK_FAULTS=on scripts/soak.sh         arm the core's fault-injection points (lk_fault.h) at random, at low
+#                                          rates, for the whole run (`make soak SOAK_FAULTS=on` or
+#                                          `SOAK_FAULTS=on make soak` too): wake eventfd EINTR/EAGAIN/EIO, poll
+#                                          wait EINTR, allocation failures; every refusal must be typed
+#                                          (.outOfMemory, retried), nothing lost; the report lists, per point,
+#                                          the faults injected
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}

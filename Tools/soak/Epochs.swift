@@ -32,7 +32,8 @@ struct EpochPlan {
         c.backend = backend
         c.ingress = ingress
         c.idleStrategy = idle
-        c.errorHandler = { error in say("loopkit-soak: a task threw (none should): \(error)") }
+        // Wake failures (injected under SOAK_FAULTS=on) are counted apart from everything else, which FAILs.
+        c.errorHandler = { error in soakLoopErrors.record(error) }
         return c
     }
 
@@ -50,6 +51,9 @@ struct EpochRecord {
     let acceptedAfterShutdownBegan: Int
     let overrunReached: Int
     let childrenUnbalanced: Int
+    /// Submits refused with `.outOfMemory` and retried, and wakeups that failed (SOAK_FAULTS=on).
+    let refusedOutOfMemory: Int
+    let wakeFailures: Int
     let shutdownSeconds: Double
     let residentBytes: Int
 }
@@ -67,6 +71,8 @@ struct Controller {
     let options: Options
     let world: World
     let slots: [ProducerSlot]
+    /// The fault thread (SOAK_FAULTS=on): disarmed before the last loop's shutdown.
+    let faults: FaultInjector?
 
     /// Whether a loop can run on io_uring here (one probe loop, started and shut down).
     static func ioUringAvailable() -> Bool {
@@ -80,7 +86,8 @@ struct Controller {
 
     private func sum(_ field: (ProducerSlot) -> Int) -> Int { slots.reduce(0) { $0 + field($1) } }
 
-    func run(ioUringAvailable: Bool) -> (records: [EpochRecord], loops: [WeakLoop]) {
+    func run(ioUringAvailable: Bool) -> (records: [EpochRecord], loops: [WeakLoop], creationsRefused: Int) {
+        var creationsRefused = 0 // loops whose creation was refused with .outOfMemory (SOAK_FAULTS=on), then retried
         var records: [EpochRecord] = []
         var loops: [WeakLoop] = []
         var number = 0
@@ -90,7 +97,16 @@ struct Controller {
             world.phase.store(World.Phase.creatingLoop.rawValue, ordering: .relaxed)
             let loop: EventLoop
             do {
-                loop = try EventLoop(configuration: plan.configuration)
+                var created: EventLoop?
+                while created == nil {
+                    do {
+                        created = try EventLoop(configuration: plan.configuration)
+                    } catch EventLoopError.outOfMemory where faults != nil {
+                        creationsRefused += 1 // an injected allocation failure: nothing was created
+                        usleep(100)
+                    }
+                }
+                loop = created!
                 soakChecker.loop = loop // before the loop thread exists: it happens-before every task
                 try loop.start()
             } catch {
@@ -105,6 +121,7 @@ struct Controller {
             let rejectedBefore = sum { $0.rejected.load(ordering: .relaxed) }
             let afterBefore = sum { $0.acceptedAfterShutdownBegan.load(ordering: .relaxed) }
             let reachedBefore = sum { $0.overrunReached.load(ordering: .relaxed) }
+            let oomBefore = sum(\.refusedOutOfMemoryTotal), wakeFailuresBefore = soakLoopErrors.wakeFailures
 
             world.phase.store(World.Phase.running.rawValue, ordering: .relaxed)
             world.publish(loop, epoch: number)
@@ -112,6 +129,9 @@ struct Controller {
                 && world.producersDone.load(ordering: .acquiring) < slots.count {
                 usleep(200)
             }
+
+            // The last loop (every producer is done): nothing may stay armed through its shutdown or the verdict.
+            if world.producersDone.load(ordering: .acquiring) == slots.count { faults?.disarm() }
 
             // The producers are still submitting: shut the loop down under them.
             world.phase.store(World.Phase.shuttingDown.rawValue, ordering: .relaxed)
@@ -135,6 +155,8 @@ struct Controller {
                 acceptedAfterShutdownBegan: sum { $0.acceptedAfterShutdownBegan.load(ordering: .relaxed) } - afterBefore,
                 overrunReached: sum { $0.overrunReached.load(ordering: .relaxed) } - reachedBefore,
                 childrenUnbalanced: soakChecker.childrenSpawned - soakChecker.childrenRan - childBalanceBefore,
+                refusedOutOfMemory: sum(\.refusedOutOfMemoryTotal) - oomBefore,
+                wakeFailures: soakLoopErrors.wakeFailures - wakeFailuresBefore,
                 shutdownSeconds: shutdownSeconds,
                 residentBytes: Memory.residentBytes())
             records.append(record)
@@ -142,12 +164,14 @@ struct Controller {
                 + " ran=\(record.ran) rejected=\(record.rejected) after_shutdown_began=\(record.acceptedAfterShutdownBegan)"
                 + (record.overrunReached > 0 ? " overrun_reached=\(record.overrunReached)" : "")
                 + (record.childrenUnbalanced != 0 ? " CHILDREN_UNBALANCED=\(record.childrenUnbalanced)" : "")
+                + (record.refusedOutOfMemory > 0 ? " refused_oom=\(record.refusedOutOfMemory)" : "")
+                + (record.wakeFailures > 0 ? " wake_failures=\(record.wakeFailures)" : "")
                 + " shutdown_ms=\(String(format1: shutdownSeconds * 1000)) rss_mib=\(Memory.mib(record.residentBytes))")
             if allDone { break }
         }
         world.phase.store(World.Phase.verifying.rawValue, ordering: .relaxed)
         world.unpublish()
         world.finished.store(true, ordering: .releasing)
-        return (records, loops)
+        return (records, loops, creationsRefused)
     }
 }

@@ -37,6 +37,9 @@ final class LoopChecker: @unchecked Sendable {
     private(set) var childrenSpawned = 0
     private(set) var childrenRan = 0
     private(set) var childrenRejected = 0
+    /// Children refused with `.outOfMemory` (the microtask ring's overflow could not grow: SOAK_FAULTS=on);
+    /// nothing was queued, and the child is not retried.
+    private(set) var childrenRefusedOutOfMemory = 0
     private(set) var childOrderViolations = 0
     private var nextChildSeq = 0
     /// The first few problems, described.
@@ -122,6 +125,9 @@ final class LoopChecker: @unchecked Sendable {
                 case 1: try loop.submitInternal { soakChecker.runChild(child) }
                 default: try loop.queueMicrotask { soakChecker.runChild(child) }
                 }
+            } catch EventLoopError.outOfMemory {
+                childrenSpawned -= 1
+                childrenRefusedOutOfMemory += 1
             } catch {
                 childrenSpawned -= 1
                 childrenRejected += 1

@@ -12,6 +12,7 @@ struct Options: Sendable {
 
     var tasks = 100_000_000
     var producers = Swift.max(8, 2 * Options.cores)
+    /// Unless set: `defaultEpochTasks(tasks:)`.
     var epochTasks = 2_000_000
     var window = 4_096
     var overrun = 10_000
@@ -19,6 +20,8 @@ struct Options: Sendable {
     var timeoutSeconds = 1_800
     var stallSeconds = 120
     var selfTest = SelfTest.none
+    /// Arm the core's fault-injection points at random for the whole run (Faults.swift).
+    var faults = false
     /// Pin malloc's thresholds (see Memory.pinMallocThresholds); false: glibc's defaults.
     var pinMalloc = true
 
@@ -32,7 +35,8 @@ struct Options: Sendable {
         Environment (a flag of the same name overrides it, e.g. --tasks=1000000):
           SOAK_TASKS        --tasks        tasks in all (default 100000000; 1e8 and 100_000_000 accepted)
           SOAK_PRODUCERS    --producers    producer threads (default max(8, 2 x cores))
-          SOAK_EPOCH_TASKS  --epoch-tasks  tasks accepted per loop before its shutdown begins (default 2000000)
+          SOAK_EPOCH_TASKS  --epoch-tasks  tasks accepted per loop before its shutdown begins (default
+                                           tasks/50 within 10000...2000000: ~50 loops, 2000000 for 1e8)
           SOAK_WINDOW       --window       most tasks a producer has accepted but not yet run (default 4096)
           SOAK_OVERRUN      --overrun      tasks a producer submits at full speed to a loop whose shutdown has
                                            begun; then one per ~50 us until refused, so that the drain ends
@@ -44,6 +48,12 @@ struct Options: Sendable {
                                            so RSS follows the live heap (default pinned; see Memory.swift)
           SOAK_SELFTEST     --selftest     drop | reorder | duplicate: inject that fault once, to prove the
                                            checks catch it (the run must then FAIL)
+          SOAK_FAULTS       --faults       off | on: a fault thread arms the core's fault-injection points
+                                           (lk_fault.h) at random for the whole run, one every ~1 ms with a
+                                           small count: EINTR/EAGAIN/EIO on the wake eventfd, EINTR on the
+                                           poll waits, allocation failures of the queues. Every refusal must
+                                           be .outOfMemory (retried), every wake failure EIO/EAGAIN, and
+                                           every accepted task must still run exactly once (default off)
         LOOPKIT_BACKEND, if set, overrides every loop's backend (the library reads it).
         """
 
@@ -59,7 +69,7 @@ struct Options: Sendable {
             ("SOAK_TASKS", "tasks"), ("SOAK_PRODUCERS", "producers"), ("SOAK_EPOCH_TASKS", "epoch-tasks"),
             ("SOAK_WINDOW", "window"), ("SOAK_OVERRUN", "overrun"), ("SOAK_BACKEND", "backend"),
             ("SOAK_TIMEOUT_S", "timeout"), ("SOAK_STALL_S", "stall"), ("SOAK_SELFTEST", "selftest"),
-            ("SOAK_MALLOC", "malloc"),
+            ("SOAK_MALLOC", "malloc"), ("SOAK_FAULTS", "faults"),
         ]
         var values: [String: String] = [:]
         for key in keys { if let v = env(key.env) { values[key.flag] = v } }
@@ -81,7 +91,7 @@ struct Options: Sendable {
         }
         if let n = try number("tasks", 1, 1 << 40) { o.tasks = n }
         if let n = try number("producers", 1, Token.maxProducers) { o.producers = n }
-        if let n = try number("epoch-tasks", 1) { o.epochTasks = n }
+        if let n = try number("epoch-tasks", 1) { o.epochTasks = n } else { o.epochTasks = defaultEpochTasks(tasks: o.tasks) }
         if let n = try number("window", 1) { o.window = n }
         if let n = try number("overrun", 1) { o.overrun = n }
         if let n = try number("timeout", 1) { o.timeoutSeconds = n }
@@ -98,6 +108,12 @@ struct Options: Sendable {
             }
             o.pinMalloc = text == "pinned"
         }
+        if let text = values["faults"] {
+            guard text == "on" || text == "off" else {
+                throw UsageError(message: "--faults must be on or off, not '\(text)'")
+            }
+            o.faults = text == "on"
+        }
         if let text = values["selftest"] {
             guard let s = SelfTest(rawValue: text) else {
                 throw UsageError(message: "--selftest must be drop, reorder or duplicate, not '\(text)'")
@@ -106,6 +122,10 @@ struct Options: Sendable {
         }
         return o
     }
+
+    /// About 50 loops whatever the task count (2000000 tasks per loop for the default 10^8), so that a short
+    /// soak still rotates backend x ingress x idle strategy and has enough loops for the RSS verdict.
+    static func defaultEpochTasks(tasks: Int) -> Int { Swift.min(2_000_000, Swift.max(10_000, tasks / 50)) }
 
     /// "100000000", "100_000_000" or "1e8".
     static func integer(_ text: String) -> Int? {

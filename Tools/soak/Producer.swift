@@ -4,7 +4,9 @@ import Synchronization
 
 /// One producer thread: submits its `quota` tasks, in sequence order, to whichever loop is current. A task
 /// refused with `.terminated` (its loop's shutdown closed the gate) is retried first thing on the next
-/// loop, so across the soak every task is accepted exactly once and the sequence stays in order.
+/// loop, so across the soak every task is accepted exactly once and the sequence stays in order. A task
+/// refused with `.outOfMemory` (SOAK_FAULTS=on: an allocation failed, nothing was queued) is retried on the
+/// same loop after a pause; any other refusal is counted, typed or not, and FAILs the run.
 ///
 /// It keeps at most `window` tasks accepted but not yet run, counting runs from the loop's published
 /// per-producer count. After the controller began a loop's shutdown it keeps submitting (racing the
@@ -27,6 +29,7 @@ struct Producer: Sendable {
         var unrun = 0          // accepted tasks found not run at epoch switches (lost): excluded from the window
         var epoch = 0
         var loop: EventLoop?
+        var ingress = IngressKind.perProducer // the current loop's
         var afterShutdown = 0  // tasks accepted by this loop since its shutdown began
         var slowed = false     // this loop's overrun was reached
 
@@ -35,6 +38,7 @@ struct Producer: Sendable {
                 slot.state.store(ProducerSlot.State.waitingForEpoch.rawValue, ordering: .relaxed)
                 guard let next = world.waitForEpoch(after: epoch) else { return } // the soak gave up
                 loop = next.loop
+                ingress = next.loop.configuration.ingress
                 epoch = next.epoch
                 slot.epoch.store(epoch, ordering: .relaxed)
                 // The previous loop has terminated: every task it accepted has run (acquiring the epoch made
@@ -77,8 +81,21 @@ struct Producer: Sendable {
                 if (try? current.submit({})) != nil { slot.acceptedAfterRefusal.wrappingAdd(1, ordering: .relaxed) }
                 loop = nil // retry this task on the next loop
                 continue
+            } catch EventLoopError.outOfMemory {
+                slot.refusedOutOfMemory[RefusalChannel(kind: kind, ingress: ingress).rawValue].value
+                    .wrappingAdd(1, ordering: .relaxed)
+                var backoff = Backoff()
+                backoff.pause()
+                continue // nothing was queued: the same task again
+            } catch let error as EventLoopError {
+                slot.refusedOther.wrappingAdd(1, ordering: .relaxed)
+                unexpectedRefusals.note("producer \(index): a submit was refused with \(error) (only .terminated and .outOfMemory may be)")
+                var backoff = Backoff()
+                backoff.pause()
+                continue
             } catch {
-                slot.submitErrors.wrappingAdd(1, ordering: .relaxed)
+                slot.refusedUntyped.wrappingAdd(1, ordering: .relaxed)
+                unexpectedRefusals.note("producer \(index): a submit threw an untyped error: \(type(of: error)): \(error)")
                 var backoff = Backoff()
                 backoff.pause()
                 continue

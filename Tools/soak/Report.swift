@@ -1,5 +1,8 @@
 /// The verdict and the result block: `key=value` lines (machine-readable), the failures as `reason=` lines,
 /// then one human sentence. PASS only when every task ran exactly once, in order, and RSS stayed flat.
+/// Under SOAK_FAULTS=on also: every refusal was `.terminated` or `.outOfMemory`, no more `.outOfMemory` than
+/// allocation faults were injected, every wake failure EIO/EAGAIN and backed by injected eventfd faults, and
+/// nothing else reached a loop's error handler.
 struct Report {
     let options: Options
     let quotas: [Int]
@@ -8,6 +11,10 @@ struct Report {
     let mallocPinned: Bool
     let loopsNotFreed: Int
     let seconds: Double
+    /// The fault thread's counts (SOAK_FAULTS=on), taken after it disarmed everything.
+    let faults: FaultInjector.Snapshot?
+    /// Loop creations refused with `.outOfMemory` and retried (SOAK_FAULTS=on).
+    let loopCreationsRefused: Int
 
     func render() -> (text: String, passed: Bool) {
         let c = soakChecker!
@@ -16,7 +23,16 @@ struct Report {
         let perProducerWrong = (0..<quotas.count).filter { c.ranCount(producer: $0) != quotas[$0] }
         let total = { (f: (ProducerSlot) -> Int) in slots.reduce(0) { $0 + f($1) } }
         let rejected = total { $0.rejected.load(ordering: .relaxed) }
-        let submitErrors = total { $0.submitErrors.load(ordering: .relaxed) }
+        let oomByChannel = RefusalChannel.allCases.map { ch in total { $0.refusedOutOfMemory[ch.rawValue].value.load(ordering: .relaxed) } }
+        let refusedOutOfMemory = oomByChannel.reduce(0, +)
+        let refusedOther = total { $0.refusedOther.load(ordering: .relaxed) }
+        let refusedUntyped = total { $0.refusedUntyped.load(ordering: .relaxed) }
+        let submitErrors = refusedOutOfMemory + refusedOther + refusedUntyped
+        let errors = soakLoopErrors
+        let wakeEIO = errors.wakeEIO.load(ordering: .relaxed), wakeEAGAIN = errors.wakeEAGAIN.load(ordering: .relaxed)
+        let wakeOther = errors.wakeOther.load(ordering: .relaxed), wakeFailures = errors.wakeFailures
+        let loopErrorsOther = errors.other.load(ordering: .relaxed)
+        let allOutOfMemory = refusedOutOfMemory + c.childrenRefusedOutOfMemory + loopCreationsRefused
         let acceptedAfterRefusal = total { $0.acceptedAfterRefusal.load(ordering: .relaxed) }
         let unrun = total { $0.unrunAtTermination.load(ordering: .relaxed) }
         let unbalancedEpochs = records.filter { $0.childrenUnbalanced != 0 }.count
@@ -37,7 +53,22 @@ struct Report {
         if c.childrenRejected > 0 { reasons.append("the loop thread's own submits were refused \(c.childrenRejected) time(s) while it was running tasks") }
         if c.offLoopThread > 0 { reasons.append("\(c.offLoopThread) task(s) ran off the loop thread") }
         if c.outOfRange > 0 { reasons.append("\(c.outOfRange) unknown task(s) ran") }
-        if submitErrors > 0 { reasons.append("\(submitErrors) submit(s) failed with an error other than .terminated") }
+        if refusedOther > 0 { reasons.append("\(refusedOther) submit(s) refused with an EventLoopError other than .terminated and .outOfMemory") }
+        if refusedUntyped > 0 { reasons.append("\(refusedUntyped) submit(s) threw an error that is not an EventLoopError") }
+        if loopErrorsOther > 0 { reasons.append("the loops' error handlers got \(loopErrorsOther) error(s) other than a wake failure (a task threw or a poll failed)") }
+        if wakeOther > 0 { reasons.append("\(wakeOther) wake failure(s) with an errno other than EIO/EAGAIN") }
+        if let f = faults {
+            if allOutOfMemory > f.allocationInjected {
+                reasons.append("\(allOutOfMemory) .outOfMemory refusal(s) but only \(f.allocationInjected) allocation fault(s) injected")
+            }
+            let writes = f.injected[FaultTable.eventfdWritePoint] ?? 0
+            if wakeFailures * Int(FaultTable.wakeWriteAttempts) > writes {
+                reasons.append("\(wakeFailures) wake failure(s) but only \(writes) eventfd write fault(s) injected (\(FaultTable.wakeWriteAttempts) per failure)")
+            }
+        } else {
+            if allOutOfMemory > 0 { reasons.append("\(allOutOfMemory) .outOfMemory refusal(s) without fault injection") }
+            if wakeEIO + wakeEAGAIN > 0 { reasons.append("\(wakeEIO + wakeEAGAIN) wake failure(s) without fault injection") }
+        }
         if acceptedAfterRefusal > 0 { reasons.append("a loop accepted \(acceptedAfterRefusal) submit(s) after refusing one") }
         if unrun != 0 { reasons.append("\(unrun) accepted task(s) had not run when their loop terminated (found at epoch switches)") }
         if loopsNotFreed > 0 { reasons.append("\(loopsNotFreed) of \(records.count) loops were never freed") }
@@ -77,6 +108,17 @@ struct Report {
         kv("order_violations", c.orderViolations + c.childOrderViolations)
         kv("off_loop_thread", c.offLoopThread)
         kv("submit_errors", submitErrors)
+        kv("refused_out_of_memory", refusedOutOfMemory)
+        for ch in RefusalChannel.allCases { kv("refused_out_of_memory_\(ch.name)", oomByChannel[ch.rawValue]) }
+        kv("refused_other", refusedOther)
+        kv("refused_untyped", refusedUntyped)
+        kv("children_refused_out_of_memory", c.childrenRefusedOutOfMemory)
+        kv("loop_creations_refused_out_of_memory", loopCreationsRefused)
+        kv("wake_failures", wakeFailures)
+        kv("wake_failures_eio", wakeEIO)
+        kv("wake_failures_eagain", wakeEAGAIN)
+        kv("wake_failures_other", wakeOther)
+        kv("loop_errors_other", loopErrorsOther)
         kv("accepted_after_refusal", acceptedAfterRefusal)
         kv("shutdown_ms_median", String(format1: shutdownMs.isEmpty ? 0 : shutdownMs[shutdownMs.count / 2]))
         kv("shutdown_ms_max", String(format1: shutdownMs.last ?? 0))
@@ -95,17 +137,53 @@ struct Report {
         kv("maxrss_mib", Memory.mib(maxRSS))
         kv("loops_not_freed", loopsNotFreed)
         kv("selftest", options.selfTest.rawValue)
+        kv("faults", faults == nil ? "off" : "on")
+        if let f = faults {
+            kv("faults_injected", f.total)
+            kv("fault_points_hit", "\(f.pointsHit) of \(FaultTable.points.count)")
+            kv("wake_nudges", f.nudges)
+            for p in FaultTable.points {
+                kv("fault_\(p.name.lowercased())_injected", f.injected[p.point] ?? 0)
+                kv("fault_\(p.name.lowercased())_armed", f.armed(p.point))
+            }
+        }
         kv("result", passed ? "PASS" : "FAIL")
         for r in reasons { kv("reason", r) }
         for p in c.problems { lines.append("problem: \(p)") }
+        for n in unexpectedRefusals.all + errors.notes.all { lines.append("problem: \(n)") }
+        if let f = faults {
+            lines.append("")
+            lines.append("faults (one of \(FaultTable.kinds.count) kinds armed every ~\(FaultInjector.intervalMicroseconds / 1000) ms, random skip, count 1-3; EIO \(FaultTable.wakeWriteAttempts)):")
+            func pad(_ t: String, _ n: Int) -> String { t.count >= n ? t : t + String(repeating: " ", count: n - t.count) }
+            for p in FaultTable.points {
+                let counted: String
+                switch p.name {
+                case "EVENTFD_WRITE": counted = "wake failures \(wakeFailures) (EIO \(wakeEIO), EAGAIN \(wakeEAGAIN)), nudged \(f.nudges)"
+                case "SEGMENT_ALLOC", "PRODUCER_ALLOC":
+                    counted = "refused .outOfMemory: external/per-producer \(oomByChannel[RefusalChannel.externalPerProducer.rawValue]) (both points)"
+                case "NODE_ALLOC":
+                    counted = "refused .outOfMemory: external/lock-free \(oomByChannel[RefusalChannel.externalLockFree.rawValue]), internal \(oomByChannel[RefusalChannel.internal.rawValue])"
+                case "CHUNK_ALLOC":
+                    counted = "refused .outOfMemory: external/chunked \(oomByChannel[RefusalChannel.externalChunked.rawValue])"
+                case "RING_OVERFLOW_ALLOC":
+                    counted = "refused .outOfMemory: microtask \(oomByChannel[RefusalChannel.microtask.rawValue]), loop-thread children \(c.childrenRefusedOutOfMemory)"
+                default: counted = "retried (nothing to count)"
+                }
+                lines.append("  \(pad(p.name, 20)) injected \(pad("\(f.injected[p.point] ?? 0)", 7)) armed \(pad(f.armed(p.point), 26)) \(counted)")
+            }
+            lines.append("  loop creations refused .outOfMemory (any allocation point) and retried: \(loopCreationsRefused)")
+        }
         if options.selfTest != .none {
             lines.append("(self-test '\(options.selfTest.rawValue)': a fault was injected on purpose; this run must FAIL)")
         }
         let summary = "\(c.ranTotal) of \(options.tasks) tasks from \(options.producers) producers, \(records.count) loops,"
             + " \(String(format1: seconds)) s (\(Int(Double(c.ranTotal) / Swift.max(seconds, 1e-9))) tasks/s), \(rejected) refused at shutdown and retried;"
             + " RSS \(Memory.mib(records.first?.residentBytes ?? 0)) -> \(Memory.mib(records.last?.residentBytes ?? 0)) MiB, peak \(Memory.mib(maxRSS)) MiB"
-        lines.append(passed ? "PASS: \(summary); every task ran exactly once, in order."
-                            : "FAIL: \(summary); \(reasons.joined(separator: "; ")).")
+        let faultSummary = faults.map { f in
+            " faults ON: \(f.total) injected at \(f.pointsHit) points, \(allOutOfMemory) refused .outOfMemory and retried, \(wakeFailures) wake failures;"
+        } ?? " faults off;"
+        lines.append(passed ? "PASS: \(summary);\(faultSummary) every task ran exactly once, in order."
+                            : "FAIL: \(summary);\(faultSummary) \(reasons.joined(separator: "; ")).")
         return (lines.joined(separator: "\n"), passed)
     }
 }

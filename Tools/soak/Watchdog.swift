@@ -9,6 +9,7 @@ struct Watchdog: Sendable {
     let slots: [ProducerSlot]
     let quotas: [Int]
     let started: Double
+    let faults: FaultInjector?
 
     func start() {
         let copy = self
@@ -48,6 +49,9 @@ struct Watchdog: Sendable {
         for (p, slot) in slots.enumerated() {
             let state = ProducerSlot.State(rawValue: slot.state.load(ordering: .relaxed)) ?? .submitting
             lines.append("producer \(p): \(state.name), epoch \(slot.epoch.load(ordering: .relaxed)), accepted \(slot.accepted.load(ordering: .relaxed))/\(quotas[p]), ran \(soakChecker.ran[p].value.load(ordering: .relaxed)), rejected \(slot.rejected.load(ordering: .relaxed))")
+        }
+        if let f = faults?.snapshot() {
+            lines.append("faults on: \(f.total) injected (\(f.perPoint)); wake failures \(soakLoopErrors.wakeFailures), nudges \(f.nudges)")
         }
         lines += ["", "==== loopkit-soak result ====", "result=FAIL", "reason=watchdog: \(reason)",
                   "duration_s=\(String(format1: elapsed))", "FAIL: \(reason)"]

@@ -62,7 +62,14 @@ final class ProducerSlot: Sendable {
     let overrunReached = Atomic<Int>(0)
     /// Accepted tasks that had not run when their loop terminated, found at epoch switches (0 unless lost).
     let unrunAtTermination = Atomic<Int>(0)
-    let submitErrors = Atomic<Int>(0)
+    /// Submits refused with `.outOfMemory` (nothing queued; retried on the same loop after a pause), by
+    /// `RefusalChannel`. Expected only under SOAK_FAULTS=on.
+    let refusedOutOfMemory = RefusalChannel.allCases.map { _ in PaddedCounter() }
+    var refusedOutOfMemoryTotal: Int { refusedOutOfMemory.reduce(0) { $0 + $1.value.load(ordering: .relaxed) } }
+    /// Submits refused with any other `EventLoopError` but `.terminated` (each one FAILs).
+    let refusedOther = Atomic<Int>(0)
+    /// Submits that threw something not an `EventLoopError` (each one FAILs: every refusal must be typed).
+    let refusedUntyped = Atomic<Int>(0)
     let epoch = Atomic<Int>(0)
     let state = Atomic<Int>(0)
     private let after = Padding()

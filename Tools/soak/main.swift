@@ -25,15 +25,22 @@ say("loopkit-soak: \(options.tasks) tasks, \(options.producers) producers on \(O
     + (options.backend == .alternate && !ioUring ? " (io_uring unavailable here: epoll only)" : "")
     + (getenv("LOOPKIT_BACKEND").map { ", LOOPKIT_BACKEND=\(String(cString: $0)) overrides it" } ?? "")
     + ", malloc \(mallocPinned ? "pinned" : "default"), deadline \(options.timeoutSeconds) s"
-    + (options.selfTest != .none ? ", SELF-TEST \(options.selfTest.rawValue)" : ""))
+    + (options.selfTest != .none ? ", SELF-TEST \(options.selfTest.rawValue)" : "")
+    + (options.faults ? ", FAULTS on (\(FaultTable.kinds.count) kinds at \(FaultTable.points.count) points, one armed every ~1 ms)" : ""))
 
-Watchdog(options: options, world: world, slots: slots, quotas: quotas, started: started).start()
+// After the io_uring probe: the faults are armed from here to the last loop's shutdown.
+let faults = options.faults ? FaultInjector(world: world) : nil
+let faultThread = faults?.start()
+Watchdog(options: options, world: world, slots: slots, quotas: quotas, started: started, faults: faults).start()
 let producers = (0..<options.producers).map { p in
     let producer = Producer(index: p, quota: quotas[p], options: options, world: world, slot: slots[p], ran: soakChecker.ran[p])
     return JoinableThread(name: "soak-prod-\(p)") { producer.run() }
 }
-let (records, loops) = Controller(options: options, world: world, slots: slots).run(ioUringAvailable: ioUring)
+let (records, loops, creationsRefused) = Controller(options: options, world: world, slots: slots, faults: faults)
+    .run(ioUringAvailable: ioUring)
 for thread in producers { thread.join() }
+faults?.disarm() // done before the last shutdown already; nothing may stay armed for the verdict
+faultThread?.join() // it ends once the soak has finished
 let seconds = monotonicSeconds() - started
 soakChecker.loop = nil
 // The last loop's thread lets go of its loop just after the loop terminated: give it a moment.
@@ -45,6 +52,8 @@ for _ in 0..<200 where loopsNotFreed > 0 {
 
 let alive = loops.enumerated().filter { $0.element.loop != nil }.map { "\($0.offset + 1)" }
 if !alive.isEmpty { say("loops not freed: epoch(s) \(alive.joined(separator: ","))") }
-let report = Report(options: options, quotas: quotas, slots: slots, records: records, mallocPinned: mallocPinned, loopsNotFreed: loopsNotFreed, seconds: seconds).render()
+let report = Report(options: options, quotas: quotas, slots: slots, records: records, mallocPinned: mallocPinned,
+                    loopsNotFreed: loopsNotFreed, seconds: seconds, faults: faults?.snapshot(),
+                    loopCreationsRefused: creationsRefused).render()
 say(report.text)
 exit(report.passed ? 0 : 1)
