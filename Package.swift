@@ -20,7 +20,7 @@ let package = Package(
         .target(
             name: "CLoopCore",
             dependencies: ["CLiburing"],
-            cSettings: [.define("_GNU_SOURCE")]
+            cSettings: [.define("_GNU_SOURCE"), .define("LK_DEBUG", .when(configuration: .debug))]
         ),
         .target(
             name: "LoopKit",

@@ -52,7 +52,7 @@ else
     SWIFT_LINKER=()
 fi
 
-CFLAGS=(-I Sources/CLoopCore/include -I Sources/CLoopCore -I fuzz -D_GNU_SOURCE -std=c11 -g -O1 -pthread
+CFLAGS=(-I Sources/CLoopCore/include -I Sources/CLoopCore -I fuzz -D_GNU_SOURCE -DLK_DEBUG -std=c11 -g -O1 -pthread
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 read -r -a URING_LIBS <<<"$(pkg-config --libs liburing 2>/dev/null || echo -luring)"
 SWIFTFLAGS=(-sanitize=fuzzer,address -parse-as-library -O -g -module-name TimerHeapFuzz)

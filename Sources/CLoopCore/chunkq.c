@@ -9,6 +9,7 @@
  */
 #include "lk_chunkq.h"
 
+#include "debug_impl.h"
 #include "fault_hook.h"
 #include "lk_atomic.h"
 
@@ -40,6 +41,7 @@ struct lk_chunkq {
     uint64_t spare_count;
     uint64_t chunks_allocated;
     uint64_t chunks_live;
+    LK_OWNER_FIELD(consumer) /* debug builds: the consumer thread (debug_impl.h) */
 };
 
 int lk_chunkq_create(lk_chunkq **out) {
@@ -56,6 +58,7 @@ int lk_chunkq_create(lk_chunkq **out) {
         free(q);
         return -ENOMEM;
     }
+    LK_OWNER_INIT(&q->consumer);
     *out = q;
     return 0;
 }
@@ -158,6 +161,7 @@ static size_t take(lk_chunkq *q, lk_task *out, size_t max) {
 }
 
 lk_pop_status lk_chunkq_pop(lk_chunkq *q, lk_task *out) {
+    lk__owner_check(&q->consumer, "lk_chunkq_pop");
     pthread_mutex_lock(&q->lock);
     size_t n = take(q, out, 1);
     pthread_mutex_unlock(&q->lock);
@@ -165,6 +169,7 @@ lk_pop_status lk_chunkq_pop(lk_chunkq *q, lk_task *out) {
 }
 
 size_t lk_chunkq_pop_batch(lk_chunkq *q, lk_task *out, size_t max) {
+    lk__owner_check(&q->consumer, "lk_chunkq_pop_batch");
     pthread_mutex_lock(&q->lock);
     size_t n = take(q, out, max);
     pthread_mutex_unlock(&q->lock);
@@ -177,6 +182,8 @@ size_t lk_chunkq_length(lk_chunkq *q) {
 }
 
 bool lk_chunkq_is_empty(lk_chunkq *q) { return lk_chunkq_length(q) == 0; }
+
+void lk_chunkq_consumer_hand_over(lk_chunkq *q) { lk__owner_release(&q->consumer); }
 
 void lk_chunkq_stats_get(lk_chunkq *q, lk_chunkq_stats *out) {
     pthread_mutex_lock(&q->lock);

@@ -28,6 +28,7 @@ int lk_ingress_create(lk_ingress **out, lk_ingress_kind kind, lk_wake *wake) {
     q->ops = ops;
     q->kind = kind;
     q->wake = wake;
+    LK_OWNER_INIT(&q->consumer);
     *out = q;
     return 0;
 }
@@ -108,6 +109,7 @@ int lk_ingress_submit(lk_ingress *q, lk_gate *gate, uintptr_t w0, uintptr_t w1, 
 }
 
 size_t lk_ingress_pop_batch(lk_ingress *q, lk_task *out, size_t max, bool *busy) {
+    lk__owner_check(&q->consumer, "lk_ingress_pop_batch");
     bool b = false;
     size_t n = q->ops->pop_batch(q, out, max, &b);
     if (busy != NULL) *busy = b;
@@ -115,19 +117,30 @@ size_t lk_ingress_pop_batch(lk_ingress *q, lk_task *out, size_t max, bool *busy)
 }
 
 lk_pop_status lk_ingress_pop(lk_ingress *q, lk_task *out) {
+    lk__owner_check(&q->consumer, "lk_ingress_pop");
     bool busy = false;
     if (q->ops->pop_batch(q, out, 1, &busy) == 1) return LK_POP_OK;
     return busy ? LK_POP_BUSY : LK_POP_EMPTY;
 }
 
-bool lk_ingress_is_empty(lk_ingress *q) { return q->ops->is_empty(q); }
+bool lk_ingress_is_empty(lk_ingress *q) {
+    lk__owner_check(&q->consumer, "lk_ingress_is_empty");
+    return q->ops->is_empty(q);
+}
 
 void lk_ingress_prepare_park(lk_ingress *q) {
+    lk__owner_check(&q->consumer, "lk_ingress_prepare_park");
     if (q->ops->prepare_park != NULL) q->ops->prepare_park(q);
 }
 
 void lk_ingress_finish_park(lk_ingress *q) {
+    lk__owner_check(&q->consumer, "lk_ingress_finish_park");
     if (q->ops->finish_park != NULL) q->ops->finish_park(q);
+}
+
+void lk_ingress_consumer_hand_over(lk_ingress *q) {
+    lk__owner_release(&q->consumer);
+    if (q->ops->consumer_hand_over != NULL) q->ops->consumer_hand_over(q);
 }
 
 size_t lk_ingress_producer_count(lk_ingress *q) {

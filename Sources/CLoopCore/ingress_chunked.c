@@ -45,6 +45,8 @@ static size_t chunked_pop_batch(lk_ingress *q, lk_task *out, size_t max, bool *b
 
 static bool chunked_is_empty(lk_ingress *q) { return lk_chunkq_is_empty(((chunked_ingress *)q)->q); }
 
+static void chunked_consumer_hand_over(lk_ingress *q) { lk_chunkq_consumer_hand_over(((chunked_ingress *)q)->q); }
+
 const lk_ingress_ops lk__ingress_chunked_ops = {
     .name = "chunked",
     .create = chunked_create,
@@ -52,4 +54,5 @@ const lk_ingress_ops lk__ingress_chunked_ops = {
     .push = chunked_push,
     .pop_batch = chunked_pop_batch,
     .is_empty = chunked_is_empty,
+    .consumer_hand_over = chunked_consumer_hand_over,
 };

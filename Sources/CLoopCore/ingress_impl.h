@@ -6,6 +6,7 @@
 #ifndef LK_INGRESS_IMPL_H
 #define LK_INGRESS_IMPL_H
 
+#include "debug_impl.h"
 #include "lk_ingress.h"
 
 typedef struct lk_ingress_ops {
@@ -22,12 +23,15 @@ typedef struct lk_ingress_ops {
     void (*prepare_park)(lk_ingress *q);
     void (*finish_park)(lk_ingress *q);
     size_t (*producer_count)(lk_ingress *q);
+    /* Optional: lk_ingress_consumer_hand_over for a queue that checks its consumer itself. */
+    void (*consumer_hand_over)(lk_ingress *q);
 } lk_ingress_ops;
 
 struct lk_ingress {
     const lk_ingress_ops *ops;
     lk_ingress_kind kind;
     lk_wake *wake; /* NULL: nothing to notify */
+    LK_OWNER_FIELD(consumer) /* debug builds: the loop (consumer) thread (debug_impl.h) */
 };
 
 /* lk_wake_notify on the queue's wake handshake; 0 when it has none. */

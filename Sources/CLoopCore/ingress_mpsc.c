@@ -44,6 +44,8 @@ static size_t mpsc_pop_batch(lk_ingress *q, lk_task *out, size_t max, bool *busy
 
 static bool mpsc_is_empty(lk_ingress *q) { return lk_mpsc_is_empty(((mpsc_ingress *)q)->q); }
 
+static void mpsc_consumer_hand_over(lk_ingress *q) { lk_mpsc_consumer_hand_over(((mpsc_ingress *)q)->q); }
+
 const lk_ingress_ops lk__ingress_mpsc_ops = {
     .name = "lock-free",
     .create = mpsc_create,
@@ -51,4 +53,5 @@ const lk_ingress_ops lk__ingress_mpsc_ops = {
     .push = mpsc_push,
     .pop_batch = mpsc_pop_batch,
     .is_empty = mpsc_is_empty,
+    .consumer_hand_over = mpsc_consumer_hand_over,
 };

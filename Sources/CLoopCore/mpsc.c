@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "debug_impl.h"
 #include "fault_hook.h"
 #include "lk_atomic.h"
 
@@ -59,6 +60,7 @@ struct lk_mpsc {
     uint32_t return_head;  /* consumer-private chain of nodes waiting to go back to the pool (index+1) */
     lk_node *return_last;  /* last node of that chain */
     uint32_t return_count;
+    LK_OWNER_FIELD(consumer) /* debug builds: the consumer thread (debug_impl.h) */
 
     /* The stub sits on its own line: producers write its `next` when it is their predecessor. */
     alignas(LK_FALSE_SHARING_RANGE) lk_node stub;
@@ -190,6 +192,7 @@ int lk_mpsc_create(lk_mpsc **out) {
     atomic_init(&q->stub.next, NULL);
     atomic_init(&q->tail, &q->stub);
     q->head = &q->stub;
+    LK_OWNER_INIT(&q->consumer);
     atomic_init(&q->pool_head, 0);
     for (int i = 0; i < LK_MPSC_SLABS; i++) atomic_init(&q->slabs[i], NULL);
     if (pthread_mutex_init(&q->grow_lock, NULL) != 0) {
@@ -235,7 +238,7 @@ int lk_mpsc_push(lk_mpsc *q, const lk_task *task) {
     return link_node(q, n);
 }
 
-lk_pop_status lk_mpsc_pop(lk_mpsc *q, lk_task *out) {
+static lk_pop_status mpsc_pop(lk_mpsc *q, lk_task *out) {
     lk_node *head = q->head;
     /* acquire: pairs with the release link store in link_node; makes the successor's payload visible. */
     lk_node *next = atomic_load_explicit(&head->next, memory_order_acquire);
@@ -267,15 +270,22 @@ lk_pop_status lk_mpsc_pop(lk_mpsc *q, lk_task *out) {
     return LK_POP_OK;
 }
 
+lk_pop_status lk_mpsc_pop(lk_mpsc *q, lk_task *out) {
+    lk__owner_check(&q->consumer, "lk_mpsc_pop");
+    return mpsc_pop(q, out);
+}
+
 size_t lk_mpsc_pop_batch(lk_mpsc *q, lk_task *out, size_t max, bool *busy) {
+    lk__owner_check(&q->consumer, "lk_mpsc_pop_batch");
     size_t n = 0;
     lk_pop_status s = LK_POP_EMPTY;
-    while (n < max && (s = lk_mpsc_pop(q, &out[n])) == LK_POP_OK) n++;
+    while (n < max && (s = mpsc_pop(q, &out[n])) == LK_POP_OK) n++;
     if (busy != NULL) *busy = (n < max && s == LK_POP_BUSY);
     return n;
 }
 
 bool lk_mpsc_is_empty(lk_mpsc *q) {
+    lk__owner_check(&q->consumer, "lk_mpsc_is_empty");
     lk_node *head = q->head;
     /* acquire: as in pop. */
     if (atomic_load_explicit(&head->next, memory_order_acquire) != NULL) return false;
@@ -283,6 +293,8 @@ bool lk_mpsc_is_empty(lk_mpsc *q) {
     /* acquire: as in pop; a moved tail means a push is in flight, which is not empty. */
     return atomic_load_explicit(&q->tail, memory_order_acquire) == &q->stub;
 }
+
+void lk_mpsc_consumer_hand_over(lk_mpsc *q) { lk__owner_release(&q->consumer); }
 
 void lk_mpsc_stats_get(lk_mpsc *q, lk_mpsc_stats *out) {
     pthread_mutex_lock(&q->grow_lock);

@@ -42,15 +42,24 @@ int lk_poller_create_for_testing(lk_poller **out, lk_backend requested, int wake
     if (wake_fd < 0) return -EBADF;
     int rc = apply_override(&requested, override);
     if (rc != 0) return rc;
-    if (requested == LK_BACKEND_EPOLL) return lk__poller_epoll_create(out, wake_fd);
-    rc = lk__poller_uring_create(out, wake_fd);
-    if (rc == 0 || requested == LK_BACKEND_IO_URING) return rc;
-    /* AUTO: io_uring was refused (ENOSYS, EPERM, EINVAL on an old kernel, ENOMEM under memlock limits). */
-    return lk__poller_epoll_create(out, wake_fd);
+    if (requested == LK_BACKEND_EPOLL) {
+        rc = lk__poller_epoll_create(out, wake_fd);
+    } else {
+        rc = lk__poller_uring_create(out, wake_fd);
+        /* AUTO: io_uring was refused (ENOSYS, EPERM, EINVAL on an old kernel, ENOMEM under memlock limits). */
+        if (rc != 0 && requested == LK_BACKEND_AUTO) rc = lk__poller_epoll_create(out, wake_fd);
+    }
+    if (rc == 0) {
+        LK_OWNER_INIT(&(*out)->loop);
+        lk__owner_check(&(*out)->loop, "lk_poller_create");
+    }
+    return rc;
 }
 
 void lk_poller_destroy(lk_poller *p) {
-    if (p != NULL) p->ops->destroy(p);
+    if (p == NULL) return;
+    lk__owner_check(&p->loop, "lk_poller_destroy");
+    p->ops->destroy(p);
 }
 
 lk_backend lk_poller_backend(const lk_poller *p) { return p->backend; }
@@ -65,6 +74,7 @@ int lk__poller_check_new_fd(const lk_poller *p, int fd) {
 }
 
 int lk_poller_add(lk_poller *p, int fd, uint32_t events) {
+    lk__owner_check(&p->loop, "lk_poller_add");
     if ((events & ~(uint32_t)LK_POLL_ALL) != 0) return -EINVAL;
     int rc = lk__poller_check_new_fd(p, fd);
     if (rc != 0) return rc;
@@ -72,6 +82,7 @@ int lk_poller_add(lk_poller *p, int fd, uint32_t events) {
 }
 
 int lk_poller_modify(lk_poller *p, int fd, uint32_t events) {
+    lk__owner_check(&p->loop, "lk_poller_modify");
     if ((events & ~(uint32_t)LK_POLL_ALL) != 0) return -EINVAL;
     if (fd < 0) return -EBADF;
     if (fd == p->wake_fd) return -EPERM;
@@ -79,11 +90,13 @@ int lk_poller_modify(lk_poller *p, int fd, uint32_t events) {
 }
 
 int lk_poller_remove(lk_poller *p, int fd) {
+    lk__owner_check(&p->loop, "lk_poller_remove");
     if (fd < 0 || fd == p->wake_fd) return -ENOENT;
     return p->ops->remove(p, fd);
 }
 
 int lk_poller_wait(lk_poller *p, int64_t timeout_ns, lk_poll_event *events, int max, bool *woken) {
+    lk__owner_check(&p->loop, "lk_poller_wait");
     if (max < 0) return -EINVAL;
     bool w = false;
     int64_t now = timeout_ns > 0 ? lk_clock_now_ns() : 0;

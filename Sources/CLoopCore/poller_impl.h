@@ -5,6 +5,7 @@
 #ifndef LK_POLLER_IMPL_H
 #define LK_POLLER_IMPL_H
 
+#include "debug_impl.h"
 #include "lk_poller.h"
 
 typedef struct lk_poller_ops {
@@ -19,6 +20,7 @@ struct lk_poller {
     const lk_poller_ops *ops;
     lk_backend backend;
     int wake_fd;
+    LK_OWNER_FIELD(loop) /* debug builds: the thread that created it, and the only one to call it */
 };
 
 #define LK_POLL_ALL (LK_POLL_READ | LK_POLL_WRITE | LK_POLL_ERROR | LK_POLL_HANGUP)

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "debug_impl.h"
 #include "fault_hook.h"
 #include "lk_atomic.h"
 
@@ -48,6 +49,7 @@ struct lk_ring {
      * with it) and by the consumer itself (relaxed: its own value). Producers learn a slot is free from its
      * seq, never from head. */
     alignas(LK_FALSE_SHARING_RANGE) _Atomic uint64_t head;
+    LK_OWNER_FIELD(consumer) /* debug builds: the consumer thread (debug_impl.h) */
 
     /* Unconsumed overflow tasks. Stored under `lock` (release: publishes "the overflow is active" so a
      * producer that reads non-zero takes the lock path); loaded without the lock by producers and by
@@ -81,6 +83,7 @@ static int ring_init(lk_ring **out, uint32_t capacity, uint64_t start) {
     atomic_init(&r->tail, start);
     atomic_init(&r->head, start);
     atomic_init(&r->overflow_len, 0);
+    LK_OWNER_INIT(&r->consumer);
     *out = r;
     return 0;
 }
@@ -218,6 +221,7 @@ static size_t overflow_take(lk_ring *r, lk_task *out, size_t max) {
 }
 
 lk_pop_status lk_ring_pop(lk_ring *r, lk_task *out) {
+    lk__owner_check(&r->consumer, "lk_ring_pop");
     lk_pop_status s = ring_pop(r, out);
     if (s != LK_POP_EMPTY) return s;
     /* acquire: pairs with the release stores of overflow_len. */
@@ -227,6 +231,7 @@ lk_pop_status lk_ring_pop(lk_ring *r, lk_task *out) {
 }
 
 size_t lk_ring_pop_batch(lk_ring *r, lk_task *out, size_t max, bool *busy) {
+    lk__owner_check(&r->consumer, "lk_ring_pop_batch");
     size_t n = 0;
     bool stalled = false;
     while (n < max) {
@@ -264,6 +269,8 @@ size_t lk_ring_length(lk_ring *r) {
 }
 
 bool lk_ring_is_empty(lk_ring *r) { return lk_ring_length(r) == 0; }
+
+void lk_ring_consumer_hand_over(lk_ring *r) { lk__owner_release(&r->consumer); }
 
 int lk_ring_claim_for_testing(lk_ring *r, uint64_t *position) {
     /* acquire: as in lk_ring_push. */

@@ -23,6 +23,7 @@ int lk__spscq_init(lk_spscq *q) {
     q->tail_seg = seg;
     q->head_seg = seg;
     q->segments_allocated = 1;
+    LK_OWNER_INIT(&q->consumer);
     return 0;
 }
 
@@ -90,9 +91,17 @@ void lk_spscq_destroy(lk_spscq *q) {
 
 int lk_spscq_push(lk_spscq *q, const lk_task *task) { return lk__spscq_push(q, task); }
 
-size_t lk_spscq_pop_batch(lk_spscq *q, lk_task *out, size_t max) { return lk__spscq_pop_batch(q, out, max); }
+size_t lk_spscq_pop_batch(lk_spscq *q, lk_task *out, size_t max) {
+    lk__owner_check(&q->consumer, "lk_spscq_pop_batch");
+    return lk__spscq_pop_batch(q, out, max);
+}
 
-bool lk_spscq_is_empty(lk_spscq *q) { return lk__spscq_is_empty(q); }
+bool lk_spscq_is_empty(lk_spscq *q) {
+    lk__owner_check(&q->consumer, "lk_spscq_is_empty");
+    return lk__spscq_is_empty(q);
+}
+
+void lk_spscq_consumer_hand_over(lk_spscq *q) { lk__owner_release(&q->consumer); }
 
 void lk_spscq_stats_get(lk_spscq *q, lk_spscq_stats *out) {
     out->segments_allocated = q->segments_allocated;

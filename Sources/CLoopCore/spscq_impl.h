@@ -24,6 +24,7 @@
 
 #include <stdlib.h>
 
+#include "debug_impl.h"
 #include "fault_hook.h"
 #include "lk_atomic.h"
 #include "lk_spscq.h"
@@ -62,6 +63,7 @@ struct lk_spscq {
     alignas(LK_FALSE_SHARING_RANGE) uint64_t head; /* positions ever popped */
     lk_segment *head_seg; /* the segment of position head - 1 (of 0 before the first pop): see pop */
     uint64_t segments_freed; /* statistic */
+    LK_OWNER_FIELD(consumer) /* debug builds: the consumer of a standalone queue (lk_spscq.h, debug_impl.h) */
 
     /* Segments handed from C to P. A slot is CASed NULL -> segment by C (release: C's reads of the
      * segment's slots happen before P rewrites them) and exchanged to NULL by P (acquire, pairs with it). */

@@ -22,6 +22,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "debug_impl.h"
 #include "fault_hook.h"
 #include "lk_clock.h"
 #include "lk_atomic.h"
@@ -46,6 +47,7 @@ struct lk_wake {
     _Atomic int64_t last_signal_ns;
 
     int fd;
+    LK_OWNER_FIELD(loop) /* debug builds: the thread that parks (debug_impl.h) */
 };
 
 int lk_wake_create(lk_wake **out) {
@@ -62,6 +64,7 @@ int lk_wake_create(lk_wake **out) {
     atomic_init(&w->requests, 0);
     atomic_init(&w->syscalls, 0);
     atomic_init(&w->last_signal_ns, 0);
+    LK_OWNER_INIT(&w->loop);
     *out = w;
     return 0;
 }
@@ -157,6 +160,7 @@ int lk_wake_notify(lk_wake *w) {
 }
 
 bool lk_wake_prepare_park(lk_wake *w) {
+    lk__owner_check(&w->loop, "lk_wake_prepare_park");
     int expected = LK_STATE_RUNNING;
     /* relaxed: published by the CAS below (see pending's declaration). */
     /* spin/wake.pml: RESET_IN_FINISH_PARK, NO_PENDING_RESET */
@@ -171,6 +175,7 @@ bool lk_wake_prepare_park(lk_wake *w) {
 }
 
 void lk_wake_finish_park(lk_wake *w) {
+    lk__owner_check(&w->loop, "lk_wake_finish_park");
     int expected = LK_STATE_SLEEPING;
     /* seq_cst: see state's declaration. Fails harmlessly when shutdown moved the state on. */
     atomic_compare_exchange_strong_explicit(&w->state, &expected, LK_STATE_RUNNING, memory_order_seq_cst,

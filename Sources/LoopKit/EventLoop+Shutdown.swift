@@ -139,6 +139,10 @@ extension EventLoop {
             self.poller = nil
         }
         if metricsEnabled { publishMetrics() }
+        // The queues' consumer side passes to whichever thread runs deinit (debug builds check the hand-over).
+        lk_ingress_consumer_hand_over(ingress)
+        lk_mpsc_consumer_hand_over(internalIngress)
+        lk_ring_consumer_hand_over(microtaskRing)
         lk_wake_state_store(wake, LK_STATE_TERMINATED)
         terminatedLatch.open()
     }

@@ -33,6 +33,11 @@ size_t lk_chunkq_pop_batch(lk_chunkq *q, lk_task *out, size_t max);
 bool lk_chunkq_is_empty(lk_chunkq *q);
 /* Any thread, without locking: number of queued tasks (as of the last push or pop to complete). */
 size_t lk_chunkq_length(lk_chunkq *q);
+/* The consumer thread gives the consumer side up: the next consumer-side call may come from another thread
+ * (ordered after this call by the caller's own synchronisation, e.g. a join or a mutex). Debug builds
+ * (LK_DEBUG) record the consumer thread on its first call and stop the process, naming the call, when
+ * another thread makes one without this hand-over; release builds check nothing. */
+void lk_chunkq_consumer_hand_over(lk_chunkq *q);
 
 typedef struct lk_chunkq_stats {
     uint64_t chunks_allocated; /* chunks created with malloc, ever */

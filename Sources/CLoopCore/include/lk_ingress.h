@@ -79,6 +79,11 @@ size_t lk_ingress_pop_batch(lk_ingress *q, lk_task *out, size_t max, bool *busy)
 lk_pop_status lk_ingress_pop(lk_ingress *q, lk_task *out);
 /* Loop: true only when nothing is queued and no push is in progress. */
 bool lk_ingress_is_empty(lk_ingress *q);
+/* The consumer thread gives the consumer side up: the next consumer-side call (pop, is_empty, prepare_park, finish_park) may come from another thread
+ * (ordered after this call by the caller's own synchronisation, e.g. a join or a mutex). Debug builds
+ * (LK_DEBUG) record the consumer thread on its first call and stop the process, naming the call, when
+ * another thread makes one without this hand-over; release builds check nothing. */
+void lk_ingress_consumer_hand_over(lk_ingress *q);
 
 /*
  * Loop, around a sleep: prepare_park comes before lk_wake_prepare_park (whose fence orders it), and

@@ -41,6 +41,11 @@ size_t lk_mpsc_pop_batch(lk_mpsc *q, lk_task *out, size_t max, bool *busy);
 
 /* Consumer: true only when nothing is queued and no push is in progress (BUSY counts as not empty). */
 bool lk_mpsc_is_empty(lk_mpsc *q);
+/* The consumer thread gives the consumer side up: the next consumer-side call may come from another thread
+ * (ordered after this call by the caller's own synchronisation, e.g. a join or a mutex). Debug builds
+ * (LK_DEBUG) record the consumer thread on its first call and stop the process, naming the call, when
+ * another thread makes one without this hand-over; release builds check nothing. */
+void lk_mpsc_consumer_hand_over(lk_mpsc *q);
 
 typedef struct lk_mpsc_stats {
     uint64_t nodes_allocated; /* nodes the pool has ever created */

@@ -13,7 +13,8 @@
  * (epoll | io_uring | auto) overrides the requested backend. lk_poller_backend tells which one runs.
  *
  * Threading: every call on one poller comes from a single thread (the loop thread). With io_uring the
- * ring is created SINGLE_ISSUER, so that thread must be the one that called lk_poller_create.
+ * ring is created SINGLE_ISSUER, so that thread must be the one that called lk_poller_create. Debug builds
+ * (LK_DEBUG) check it on every call, lk_poller_destroy included.
  *
  * Lifetime: remove an fd before closing it. (epoll forgets a closed fd by itself; an io_uring poll keeps
  * the file open until it is removed.)

@@ -45,6 +45,11 @@ size_t lk_ring_pop_batch(lk_ring *r, lk_task *out, size_t max, bool *busy);
 
 size_t lk_ring_length(lk_ring *r);
 bool lk_ring_is_empty(lk_ring *r);
+/* The consumer thread gives the consumer side up: the next consumer-side call may come from another thread
+ * (ordered after this call by the caller's own synchronisation, e.g. a join or a mutex). Debug builds
+ * (LK_DEBUG) record the consumer thread on its first call and stop the process, naming the call, when
+ * another thread makes one without this hand-over; release builds check nothing. */
+void lk_ring_consumer_hand_over(lk_ring *r);
 uint32_t lk_ring_capacity(const lk_ring *r);
 /* Tasks currently waiting in the overflow (not yet consumed). */
 size_t lk_ring_overflow_length(lk_ring *r);

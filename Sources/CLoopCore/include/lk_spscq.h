@@ -40,6 +40,11 @@ int lk_spscq_push(lk_spscq *q, const lk_task *task);
 size_t lk_spscq_pop_batch(lk_spscq *q, lk_task *out, size_t max);
 /* Consumer: true when every published task has been popped. */
 bool lk_spscq_is_empty(lk_spscq *q);
+/* The consumer thread gives the consumer side up: the next consumer-side call may come from another thread
+ * (ordered after this call by the caller's own synchronisation, e.g. a join or a mutex). Debug builds
+ * (LK_DEBUG) record the consumer thread on its first call and stop the process, naming the call, when
+ * another thread makes one without this hand-over; release builds check nothing. */
+void lk_spscq_consumer_hand_over(lk_spscq *q);
 
 typedef struct lk_spscq_stats {
     uint64_t segments_allocated; /* segments ever created with malloc */

@@ -18,7 +18,7 @@
  * would wake nobody), the signaller resets it with a read and writes again.
  *
  * Threading: notify, signal, state_load, state_cas and counters from any thread; prepare_park and
- * finish_park from the loop thread only.
+ * finish_park from the loop thread only (debug builds, LK_DEBUG: checked, the first caller being the loop).
  */
 #ifndef LK_WAKE_H
 #define LK_WAKE_H
