@@ -18,30 +18,30 @@
 
 #include "lk_atomic.h"
 
+/* The owner record exists in every build (8 bytes, untouched unless LK_DEBUG), so that the code naming it
+ * is the same in both. */
+typedef struct lk_owner {
+    /* The owning thread's id, 0 until the first check. CAS 0 -> tid by the first checker (relaxed: a debug
+     * record; the object's own synchronisation orders its users); loaded by later checks (relaxed). */
+    _Atomic uint64_t tid;
+} lk_owner;
+#define LK_OWNER_FIELD(name) lk_owner name;
+#define LK_OWNER_INIT(owner) atomic_init(&(owner)->tid, 0)
+
 #ifdef LK_DEBUG
 
 void lk__assert_fail(const char *condition, const char *message, const char *file, int line);
 #define LK_ASSERT(condition, message) \
     ((condition) ? (void)0 : lk__assert_fail(#condition, (message), __FILE__, __LINE__))
 
-typedef struct lk_owner {
-    /* The owning thread's id, 0 until the first check. CAS 0 -> tid by the first checker (relaxed: a debug
-     * record; the object's own synchronisation orders its users); loaded by later checks (relaxed). */
-    _Atomic uint64_t tid;
-} lk_owner;
-
 void lk__owner_check(lk_owner *owner, const char *what);
 void lk__owner_release(lk_owner *owner);
-#define LK_OWNER_FIELD(name) lk_owner name;
-#define LK_OWNER_INIT(owner) atomic_init(&(owner)->tid, 0)
 
 #else
 
 #define LK_ASSERT(condition, message) ((void)0)
-#define LK_OWNER_FIELD(name)
-#define LK_OWNER_INIT(owner) ((void)0)
-#define lk__owner_check(owner, what) ((void)0)
-#define lk__owner_release(owner) ((void)0)
+#define lk__owner_check(owner, what) ((void)(owner))
+#define lk__owner_release(owner) ((void)(owner))
 
 #endif
 

@@ -257,6 +257,9 @@ static void thread_exit(void *arg) {
 /* ---- the loop side: the active list */
 
 static void active_append(pp_ingress *ing, lk_producer *p) {
+    /* relaxed: a debug check; the loop holds only records whose SCHEDULED bit it or an announcer set. */
+    LK_ASSERT(atomic_load_explicit(&p->flags, memory_order_relaxed) & PP_SCHEDULED,
+              "the loop holds a producer record that is not scheduled");
     p->idle = 0;
     p->drained = 0;
     p->fast = false; /* every path that gives a record up clears FAST first */
@@ -275,6 +278,7 @@ static void active_append(pp_ingress *ing, lk_producer *p) {
 }
 
 static void active_remove(pp_ingress *ing, lk_producer *p) {
+    LK_ASSERT(ing->active_count > 0, "active_remove on an empty active list");
     if (--ing->active_count == 0) {
         ing->cursor = NULL;
         return;
@@ -315,6 +319,7 @@ static void reap_unlinked(pp_ingress *ing, lk_producer *p) {
 
 /* Unlinks and frees a drained record whose thread has exited. */
 static void reap(pp_ingress *ing, lk_producer *p) {
+    LK_ASSERT(lk__spscq_is_empty(&p->q), "a producer record is reaped before its queue is drained");
     active_remove(ing, p);
     reap_unlinked(ing, p);
 }
