@@ -50,7 +50,7 @@ extension EventLoop {
     public func register(fd: Int32, events: IOEvents, ownership: FDOwnership = .borrowed,
                          handler: @escaping (IOEvents) -> Void) throws {
         preconditionInEventLoop("register(fd:events:ownership:handler:)")
-        guard let poller, !isFinishing, lk_wake_state_load(wake) != LK_STATE_TERMINATING else {
+        guard let poller, phase == .ticking, lk_wake_state_load(wake) != LK_STATE_TERMINATING else {
             throw EventLoopError.terminated
         }
         // The table decides, not the kernel: epoll forgets an fd closed while registered, and would accept

@@ -65,12 +65,12 @@ extension EventLoop {
     /// How often a thread waiting for termination signals the loop again (see `waitForTermination()`).
     static let terminationResignalInterval: Int64 = 100_000_000
 
-    /// Moves the state to TERMINATING (from awake, running or sleeping) and wakes a sleeping loop. Called
+    /// Moves the state to TERMINATING (from created, running or sleeping) and wakes a sleeping loop. Called
     /// again on a terminating loop, it repeats the wakeup (a no-op unless an earlier one failed). False when
     /// the wakeup failed (it was reported to the error handler).
     @discardableResult
     func requestTermination(close: Bool) -> Bool {
-        if close { closeRequested.store(true, ordering: .releasing) }
+        if close { lifecycle.requestClose() }
         while true {
             let current = lk_wake_state_load(wake)
             switch current {
@@ -101,7 +101,7 @@ extension EventLoop {
 
     /// If no thread ever ran the loop, claims it and runs the termination here. True when it did.
     func claimNeverRunLoop() -> Bool {
-        guard consumerClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+        guard lifecycle.claim() else {
             return false
         }
         let previous = lk_thread_set_loop_id(id)
@@ -112,25 +112,26 @@ extension EventLoop {
 
     /// The loop's last act: drain (or discard), close, release, and store TERMINATED.
     func finish() {
-        isFinishing = true
+        assert(inEventLoop, "EventLoop.finish() runs on the loop thread (or the thread that claimed a never-run loop) only")
+        phase = .finishing
         // Cancel the timers; their closures are released after the lock is dropped, so a deinit that calls
         // back into the timer API cannot deadlock on it.
         var cancelled: TimerHeap = timerState.withLock { state in
-            state.closed = true
+            lifecycle.closeTimers()
             earliestDeadline.store(.max, ordering: .relaxed)
             let heap = state.heap
             state.heap = TimerHeap()
             return heap
         }
         _ = cancelled.removeAll()
-        if !closeRequested.load(ordering: .acquiring) {
+        if !lifecycle.isCloseRequested {
             drainUntilEmpty()
         }
         lk_gate_close(gate) // no submission from another thread succeeds after this returns
-        if !closeRequested.load(ordering: .acquiring) {
+        if !lifecycle.isCloseRequested {
             drainUntilEmpty()
         }
-        localWorkClosed = true // nothing submitted from here on would ever run
+        phase = .finished // nothing submitted from here on would ever run
         discardQueued() // after close(), or what a close() racing the drain left behind
         unregisterAll()
         if let poller {
@@ -140,19 +141,19 @@ extension EventLoop {
         }
         if metricsEnabled { publishMetrics() }
         // The queues' consumer side passes to whichever thread runs deinit (debug builds check the hand-over).
-        lk_ingress_consumer_hand_over(ingress)
-        lk_mpsc_consumer_hand_over(internalIngress)
-        lk_ring_consumer_hand_over(microtaskRing)
+        externalLane.queue.handOverConsumer()
+        internalLane.queue.handOverConsumer()
+        microtaskLane.queue.handOverConsumer()
         lk_wake_state_store(wake, LK_STATE_TERMINATED)
         terminatedLatch.open()
     }
 
     /// Runs every lane until all are empty (in-flight pushes included), unless close() intervenes.
     func drainUntilEmpty() {
-        while !closeRequested.load(ordering: .relaxed) {
-            var ran = runInternalLane()
-            ran += runExternalLane()
-            ran += drainMicrotasks()
+        while !lifecycle.isCloseRequestedPrompt {
+            var ran = internalLane.drain(on: self)
+            ran += externalLane.drain(on: self)
+            ran += microtaskLane.drain(on: self)
             if ran == 0 {
                 if !hasPendingWork() { return }
                 lk_thread_spin_pause() // a producer is mid-push: its task is about to appear
@@ -162,23 +163,8 @@ extension EventLoop {
 
     /// Releases every queued task without running it (loop thread, or deinit when no thread uses the loop).
     func discardQueued() {
-        releaseAll { lk_ingress_pop(ingress, $0) }
-        releaseAll { lk_mpsc_pop(internalIngress, $0) } // may hold an internal-lane marker: no job in it
-        releaseAll { lk_ring_pop(microtaskRing, $0) }
-        localExternal.removeAll()
-        localInternal.removeAll()
-    }
-
-    /// Pops with `pop` until EMPTY, moving each job out and dropping it. BUSY means a producer is mid-push:
-    /// its task appears within a few instructions, so wait for it rather than leave it queued.
-    private func releaseAll(_ pop: (UnsafeMutablePointer<lk_task>) -> lk_pop_status) {
-        var task = lk_task()
-        while true {
-            switch pop(&task) {
-            case LK_POP_OK: if !task.isMarker { releaseJob(from: &task) }
-            case LK_POP_BUSY: lk_thread_spin_pause()
-            default: return
-            }
-        }
+        externalLane.discardAll()
+        internalLane.discardAll()
+        microtaskLane.discardAll()
     }
 }

@@ -10,7 +10,7 @@ extension EventLoop {
     /// atomics, no wakeup. Tasks run in submission order per submitting thread. An error the task throws
     /// goes to `Configuration.errorHandler`.
     ///
-    /// Accepted while the loop is awake, running or terminating; a task accepted here runs exactly once, on
+    /// Accepted while the loop is created, running or terminating; a task accepted here runs exactly once, on
     /// the loop thread, even when `shutdown()` races this call.
     ///
     /// - Throws: `EventLoopError.terminated` once the loop no longer accepts work: from another thread once
@@ -19,7 +19,7 @@ extension EventLoop {
     public func submit(_ task: @escaping @Sendable () -> Void) throws {
         if inEventLoop {
             try checkAcceptsLocalWork()
-            localExternal.append(task)
+            externalLane.local.append(task)
             return
         }
         // One call, the task in registers: the admission gate and the push (lk_ingress_submit).
@@ -48,9 +48,9 @@ extension EventLoop {
                 inlineDepth += 1
                 defer { inlineDepth -= 1 }
                 runJob(task)
-                if metricsEnabled { counters.internalTasksRun &+= 1 }
+                if metricsEnabled { internalLane.tasksRun &+= 1 }
             } else {
-                localInternal.append(task)
+                internalLane.local.append(task)
             }
             return
         }
@@ -124,7 +124,7 @@ extension EventLoop {
     /// Pushes `job` from a thread that is not the loop's, inside the admission gate: if the gate is open,
     /// the push is published before the loop's final drain; if it is closed, nothing is queued.
     @inline(__always)
-    func admit(_ job: @escaping Job, lane: Lane, push: (UnsafeMutablePointer<lk_task>) -> Int32) throws {
+    func admit(_ job: @escaping Job, lane: LaneKind, push: (UnsafeMutablePointer<lk_task>) -> Int32) throws {
         var failed = false
         guard lk_gate_enter(gate, &failed) else {
             throw failed ? EventLoopError.outOfMemory : EventLoopError.terminated
@@ -146,13 +146,13 @@ extension EventLoop {
         }
     }
 
-    enum Lane { case external, `internal`, microtask }
+    enum LaneKind { case external, `internal`, microtask }
 
     /// Loop thread: throws `.terminated` once its own submissions would never run (the final drain is over,
     /// or `close()` was requested).
     @inline(__always)
     func checkAcceptsLocalWork() throws {
-        guard !localWorkClosed && !closeRequested.load(ordering: .relaxed) else { throw EventLoopError.terminated }
+        guard phase != .finished && !lifecycle.isCloseRequestedPrompt else { throw EventLoopError.terminated }
     }
 
     /// Reports a wakeup that failed (`rc` < 0: the eventfd write failed after its retries, see lk_wake.h) to
@@ -165,9 +165,9 @@ extension EventLoop {
 
     /// Loop thread: may a task submitted now run inline without overtaking queued work?
     func canRunInline() -> Bool {
-        batchRemaining == 0 && inlineDepth < Self.maxInlineDepth && !isFinishing
-            && localInternal.isEmpty && localExternal.isEmpty
-            && lk_mpsc_is_empty(internalIngress) && lk_ingress_is_empty(ingress)
+        assert(inEventLoop, "EventLoop.canRunInline() is asked on the loop thread only")
+        return batchRemaining == 0 && inlineDepth < Self.maxInlineDepth && phase == .ticking
+            && !internalLane.hasWork && !externalLane.hasWork
             && lk_wake_state_load(wake) == LK_STATE_RUNNING
     }
 }

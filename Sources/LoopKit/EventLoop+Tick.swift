@@ -7,27 +7,29 @@ import Synchronization
 //   2. run expired timers                                     then microtasks
 //   3. run the internal lane, bounded to what was queued at the start of the phase, then microtasks
 //   4. run up to externalBatchBudget external tasks           then microtasks
+// Each lane (Lane.swift) drains its cross-thread queue, then the loop thread's own tasks.
 //   5. poll: without blocking if work remains, else idle (spin, then park in the poller); dispatch I/O
 //   6. microtasks
 extension EventLoop {
     func tick() {
+        assert(inEventLoop, "EventLoop.tick() runs on the loop thread only")
         let now = usesSystemClock ? lk_clock_now_ns() : clock.nanoseconds()
         tickStartNanoseconds.store(now, ordering: .relaxed) // currentTickTime combines it with the anchor
         if metricsEnabled { counters.ticks &+= 1 }
 
         runDueTimers(now: now)
-        drainMicrotasks()
-        runInternalLane()
-        drainMicrotasks()
-        runExternalLane()
-        drainMicrotasks()
+        microtaskLane.drain(on: self)
+        internalLane.drain(on: self)
+        microtaskLane.drain(on: self)
+        externalLane.drain(on: self)
+        microtaskLane.drain(on: self)
 
         if hasPendingWork() {
             if registeredCount > 0 { pollIO(timeoutNanoseconds: 0) }
         } else {
             idle()
         }
-        drainMicrotasks()
+        microtaskLane.drain(on: self)
         if metricsEnabled { publishMetrics() }
     }
 
@@ -45,11 +47,12 @@ extension EventLoop {
     /// Timers scheduled during the phase wait for the next tick: a timer that reschedules itself with no
     /// delay cannot hold the loop in this phase.
     func runDueTimers(now: Int64) {
+        assert(inEventLoop, "EventLoop.runDueTimers runs on the loop thread only")
         // The hint mirrors the heap's earliest deadline: no lock on ticks when no timer is due. A timer
         // scheduled concurrently is seen next tick (its scheduler also wakes a sleeping loop).
         guard earliestDeadline.load(ordering: .relaxed) <= now else { return }
         var limit: UInt64?
-        while !closeRequested.load(ordering: .relaxed) {
+        while !lifecycle.isCloseRequestedPrompt {
             let next: (job: Job, more: Bool)? = timerState.withLock { state in
                 let before = limit ?? state.heap.nextSequenceNumber
                 limit = before
@@ -65,110 +68,13 @@ extension EventLoop {
         batchRemaining = 0
     }
 
-    /// Internal lane: everything queued when the phase starts, no more. A marker pushed behind the
-    /// cross-thread tasks ends the snapshot; the loop thread's own internal tasks are counted. When no node
-    /// can be allocated for the marker, a count bounds the phase instead (what is ready, up to the external
-    /// batch budget), so the lane keeps running while memory is short.
+    /// Runs up to microtaskBudget microtasks (after a task in strict ordering, after an fd's handler).
     @discardableResult
-    func runInternalLane() -> Int {
-        var ran = 0
-        if !lk_mpsc_is_empty(internalIngress) {
-            var marker = lk_task.marker
-            let hasMarker = lk_mpsc_push(internalIngress, &marker) >= 0
-            var limit = hasMarker ? Int.max : configuration.externalBatchBudget
-            var task = lk_task()
-            while limit > 0 {
-                let status = lk_mpsc_pop(internalIngress, &task)
-                if status == LK_POP_BUSY {
-                    if hasMarker { lk_thread_spin_pause(); continue } // the marker is behind it
-                    break // hasPendingWork() keeps the loop from blocking until it lands
-                }
-                guard status == LK_POP_OK, !task.isMarker else { break }
-                limit -= 1
-                if closeRequested.load(ordering: .relaxed) { // released, not run
-                    releaseJob(from: &task)
-                    continue
-                }
-                let job = takeJob(from: &task)
-                recordLatency(of: task, lane: .internal)
-                runJob(job)
-                ran += 1
-            }
-        }
-        var local = localInternal.count
-        while local > 0, let job = localInternal.removeFirst() {
-            local -= 1
-            if closeRequested.load(ordering: .relaxed) { continue }
-            runJob(job)
-            ran += 1
-        }
-        if metricsEnabled { counters.internalTasksRun &+= UInt64(ran) }
-        return ran
-    }
-
-    /// External lane: up to externalBatchBudget tasks, cross-thread ones first, then the loop thread's own.
-    @discardableResult
-    func runExternalLane() -> Int {
-        let budget = configuration.externalBatchBudget
-        // A push caught mid-flight (BUSY) is not waited for: hasPendingWork() keeps the next poll from blocking.
-        let n = lk_ingress_pop_batch(ingress, externalBatch, budget, nil)
-        var ran = 0
-        for i in 0..<n {
-            batchRemaining = n - i - 1
-            if closeRequested.load(ordering: .relaxed) {
-                releaseJob(from: externalBatch + i)
-                continue
-            }
-            let job = takeJob(from: externalBatch + i)
-            recordLatency(of: externalBatch[i], lane: .external)
-            runJob(job)
-            ran += 1
-        }
-        batchRemaining = 0
-        var local = Swift.min(localExternal.count, budget - n)
-        while local > 0, let job = localExternal.removeFirst() {
-            local -= 1
-            if closeRequested.load(ordering: .relaxed) { continue }
-            runJob(job)
-            ran += 1
-        }
-        if metricsEnabled { counters.externalTasksRun &+= UInt64(ran) }
-        return ran
-    }
-
-    /// Runs up to microtaskBudget microtasks. Returns how many ran.
-    /// A drain can be re-entered (strict mode drains after every task, and a microtask may run an internal
-    /// task inline); the nested call returns at once and the outer drain, which loops until the ring is empty
-    /// or its budget is spent, runs what was queued meanwhile. Re-entering would reuse `microtaskBatch` while
-    /// the outer drain still holds untaken tasks in it.
-    @discardableResult
-    func drainMicrotasks() -> Int {
-        guard !isDrainingMicrotasks else { return 0 }
-        isDrainingMicrotasks = true
-        defer { isDrainingMicrotasks = false }
-        var remaining = configuration.microtaskBudget
-        var ran = 0
-        while remaining > 0 {
-            let n = lk_ring_pop_batch(microtaskRing, microtaskBatch, Swift.min(remaining, microtaskBatchCapacity), nil)
-            if n == 0 { break }
-            for i in 0..<n {
-                if closeRequested.load(ordering: .relaxed) {
-                    releaseJob(from: microtaskBatch + i)
-                    continue
-                }
-                takeJob(from: microtaskBatch + i)()
-            }
-            remaining -= n
-            ran += n
-        }
-        if metricsEnabled { counters.microtasksRun &+= UInt64(ran) }
-        return ran
-    }
+    func drainMicrotasks() -> Int { microtaskLane.drain(on: self) }
 
     /// True when any lane has a task queued (or a push in flight): then the loop must not block.
     func hasPendingWork() -> Bool {
-        !lk_ingress_is_empty(ingress) || !localExternal.isEmpty || !localInternal.isEmpty
-            || !lk_mpsc_is_empty(internalIngress) || !lk_ring_is_empty(microtaskRing)
+        externalLane.hasWork || internalLane.hasWork || microtaskLane.hasWork
     }
 
     // MARK: Idle: spin, then park
@@ -279,6 +185,7 @@ extension EventLoop {
     }
 
     func waitForIO(timeoutNanoseconds: Int64, woken: inout Bool) -> Int {
+        assert(inEventLoop, "EventLoop.waitForIO runs on the loop thread only")
         guard let poller else { return 0 }
         pollEpoch &+= 1
         let n = lk_poller_wait(poller, timeoutNanoseconds, pollEvents, Int32(pollEventsCapacity), &woken)

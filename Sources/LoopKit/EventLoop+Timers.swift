@@ -26,7 +26,7 @@ extension EventLoop {
         let (sum, overflowed) = now.addingReportingOverflow(offset)
         let deadline = overflowed ? Int64.max : sum
         let (id, isEarliest) = try timerState.withLock { state throws(EventLoopError) -> (UInt64, Bool) in
-            guard !state.closed else { throw .terminated }
+            guard !lifecycle.areTimersClosed else { throw .terminated }
             state.nextID += 1
             let isEarliest = deadline < (state.heap.earliestDeadline ?? .max)
             state.heap.insert(id: state.nextID, deadline: deadline, job: task)

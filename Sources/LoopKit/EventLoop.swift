@@ -8,7 +8,7 @@ import Synchronization
 /// Threading: every method is safe to call from any thread unless its documentation says "loop thread
 /// only". The loop thread is the thread inside `run()` (or the one `start()` created).
 ///
-/// Life cycle: `awake` (created) → `running` ⇄ `sleeping` → `terminating` → `terminated`. `shutdown()`
+/// Life cycle: `created` → `running` ⇄ `sleeping` → `terminating` → `terminated` (Lifecycle.swift). `shutdown()`
 /// is graceful: every task whose submission succeeded runs exactly once, on the loop thread, before the
 /// loop terminates. `close()` is immediate: queued tasks are released without running.
 ///
@@ -18,10 +18,19 @@ import Synchronization
 public final class EventLoop: @unchecked Sendable {
     /// The lifecycle states of a loop.
     public enum State: Sendable, Equatable {
-        case awake, running, sleeping, terminating, terminated
+        /// Created, not yet run.
+        case created
+        /// Running tasks (or spinning for them).
+        case running
+        /// Parked in the poller until work, a timer or I/O arrives.
+        case sleeping
+        /// Shutting down: the final drain (graceful) or the release of queued work (`close()`).
+        case terminating
+        /// Terminated; accepts nothing.
+        case terminated
     }
 
-    // Layout. Submitters on other threads read the fields from `configuration` to `closeRequested` on every
+    // Layout. Submitters on other threads read the fields from `configuration` to `lifecycle` on every
     // submit, and may retain the object (writing its header). The loop thread writes `tickStartNanoseconds`
     // on every tick and the loop-thread state below it all the time. The paddings keep those three groups
     // on different cache lines, so a submit does not pull a line the loop has just written (false sharing).
@@ -42,14 +51,9 @@ public final class EventLoop: @unchecked Sendable {
     let clock: any MonotonicClock
     let metricsEnabled: Bool
 
-    /// Set once `run()` (or a shutdown of a loop that never ran) owns the consumer side of the queues. CAS
-    /// false → true with acquiringAndReleasing: the winner alone consumes, and sees everything done before
-    /// an earlier claimer (a failed run) released it.
-    let consumerClaimed = Atomic<Bool>(false)
-    /// Set by `close()` (releasing, before the state CAS that wakes the loop): the loop discards work instead
-    /// of draining it. Read by the loop acquiring in finish() and relaxed per task (a prompt hint; finish()
-    /// re-reads it before deciding to drain).
-    let closeRequested = Atomic<Bool>(false)
+    /// Ownership of the consumer side, close() and the timers' end: the shared half of the lifecycle
+    /// (Lifecycle.swift has the whole machine).
+    let lifecycle = Lifecycle()
     /// The running poller's lk_backend, 0 when none. Stored by the loop thread when its poller is created and
     /// destroyed (releasing); read by `backend` from any thread (acquiring).
     let runningBackend = Atomic<Int>(0)
@@ -80,19 +84,17 @@ public final class EventLoop: @unchecked Sendable {
     // accesses overlap.
 
     @exclusivity(unchecked) var poller: OpaquePointer?
-    @exclusivity(unchecked) var localExternal = LocalJobQueue()
-    @exclusivity(unchecked) var localInternal = LocalJobQueue()
-    let externalBatch: UnsafeMutablePointer<lk_task>
-    let microtaskBatch: UnsafeMutablePointer<lk_task>
-    let microtaskBatchCapacity: Int
+    /// The lanes of a tick (Lane.swift); they own the consumer side of `ingress`, `internalIngress` and
+    /// `microtaskRing`.
+    let externalLane: Lane<IngressQueue>
+    let internalLane: Lane<InternalQueue>
+    let microtaskLane: Lane<MicrotaskQueue>
     /// Tasks taken off a queue for the current phase and not yet run; the inline fast path of
     /// `submitInternal` must not overtake them.
     @exclusivity(unchecked) var batchRemaining = 0
     @exclusivity(unchecked) var inlineDepth = 0
-    @exclusivity(unchecked) var isDrainingMicrotasks = false
-    @exclusivity(unchecked) var isFinishing = false
-    /// Set once the final drain is over: the loop thread's own submissions are refused from then on.
-    @exclusivity(unchecked) var localWorkClosed = false
+    /// The loop thread's half of the lifecycle (Lifecycle.swift).
+    @exclusivity(unchecked) var phase = LoopPhase.ticking
     @exclusivity(unchecked) var registrations: [FDRegistration?] = []
     @exclusivity(unchecked) var registeredCount = 0
     @exclusivity(unchecked) var pollEvents: UnsafeMutablePointer<lk_poll_event>
@@ -137,9 +139,15 @@ public final class EventLoop: @unchecked Sendable {
         }
         wake = w!; gate = g!; ingress = q!; internalIngress = i!; microtaskRing = r!
 
-        externalBatch = .allocate(capacity: configuration.externalBatchBudget)
-        microtaskBatchCapacity = Swift.min(configuration.microtaskBudget, 1024)
-        microtaskBatch = .allocate(capacity: microtaskBatchCapacity)
+        let budget = configuration.externalBatchBudget
+        externalLane = Lane(queue: IngressQueue(handle: ingress), budget: budget, batchCapacity: budget,
+                            policy: .init(popsOnce: true, localSharesBudget: true, holdsInlineRuns: true))
+        internalLane = Lane(queue: InternalQueue(handle: internalIngress), budget: budget,
+                            batchCapacity: Swift.min(budget, 256),
+                            policy: .init(popsOnce: false, localSharesBudget: false, holdsInlineRuns: true))
+        microtaskLane = Lane(queue: MicrotaskQueue(handle: microtaskRing), budget: configuration.microtaskBudget,
+                             batchCapacity: Swift.min(configuration.microtaskBudget, 1024),
+                             policy: .init(popsOnce: false, localSharesBudget: false, holdsInlineRuns: false))
         pollEvents = .allocate(capacity: pollEventsCapacity)
         let created = configuration.clock.nanoseconds()
         anchor = Locked(AnchorState(anchor: .zero, anchorNanoseconds: created))
@@ -159,13 +167,11 @@ public final class EventLoop: @unchecked Sendable {
         // No thread can be using the loop: release every job still queued, then the C objects.
         discardQueued()
         if let poller { lk_poller_destroy(poller) }
-        lk_ring_destroy(microtaskRing)
-        lk_mpsc_destroy(internalIngress)
-        lk_ingress_destroy(ingress)
+        microtaskLane.queue.destroy()
+        internalLane.queue.destroy()
+        externalLane.queue.destroy()
         lk_gate_destroy(gate)
         lk_wake_destroy(wake)
-        externalBatch.deallocate()
-        microtaskBatch.deallocate()
         pollEvents.deallocate()
     }
 
@@ -174,7 +180,7 @@ public final class EventLoop: @unchecked Sendable {
     /// The loop's current state. Any thread; a snapshot.
     public var state: State {
         switch lk_wake_state_load(wake) {
-        case LK_STATE_AWAKE: return .awake
+        case LK_STATE_AWAKE: return .created
         case LK_STATE_RUNNING: return .running
         case LK_STATE_SLEEPING: return .sleeping
         case LK_STATE_TERMINATING: return .terminating
@@ -207,7 +213,7 @@ public final class EventLoop: @unchecked Sendable {
         var p: OpaquePointer?
         let rc = lk_poller_create(&p, configuration.backend.cValue, lk_wake_fd(wake))
         guard rc == 0 else { throw EventLoopError.backendUnavailable(configuration.backend, errno: -rc) }
-        guard consumerClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+        guard lifecycle.claim() else {
             lk_poller_destroy(p)
             throw state == .terminated ? EventLoopError.terminated : EventLoopError.alreadyRunning
         }
@@ -293,7 +299,6 @@ struct AnchorState {
 struct TimerState {
     var heap = TimerHeap()
     var nextID: UInt64 = 0
-    var closed = false
 }
 
 extension lk_task {

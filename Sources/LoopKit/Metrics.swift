@@ -22,9 +22,6 @@ extension EventLoop {
         public var wakeSyscalls: UInt64 = 0
         /// Submit-to-start latency of tasks submitted from other threads (external and internal lanes), ns.
         public var taskLatency = LatencyHistogram()
-        /// Tasks from other threads run so far (the loop's side of the queue depths).
-        var foreignExternalRun: UInt64 = 0
-        var foreignInternalRun: UInt64 = 0
 
         public init() {}
     }
@@ -45,26 +42,29 @@ extension EventLoop {
         return snapshot
     }
 
-    /// Loop thread, metrics on: the latency of a task from another thread (timestamp in its payload).
+    /// Loop thread, metrics on: the queueing latency of a task from another thread, submitted at `timestamp`.
     @inline(__always)
-    func recordLatency(of task: lk_task, lane: Lane) {
-        guard metricsEnabled, task.timestamp != 0 else { return }
-        if lane == .external { counters.foreignExternalRun &+= 1 } else { counters.foreignInternalRun &+= 1 }
-        pendingLatencies.append(UInt64(Swift.max(0, lk_clock_now_ns() - task.timestamp)))
+    func recordLatency(since timestamp: Int64) {
+        pendingLatencies.append(UInt64(Swift.max(0, lk_clock_now_ns() - timestamp)))
     }
 
     /// Loop thread, metrics on: publishes the counters and the latencies recorded since the last call.
     func publishMetrics() {
         let external = foreignExternalSubmitted.load(ordering: .relaxed)
-        let internalLane = foreignInternalSubmitted.load(ordering: .relaxed)
+        let internalSubmitted = foreignInternalSubmitted.load(ordering: .relaxed)
         let ringDepth = UInt64(lk_ring_length(microtaskRing))
+        counters.externalTasksRun = externalLane.tasksRun
+        counters.internalTasksRun = internalLane.tasksRun
+        counters.microtasksRun = microtaskLane.tasksRun
+        let externalRun = externalLane.foreignTasksRun
+        let internalRun = internalLane.foreignTasksRun
         metricsStore.withLock { store in
             let latency = store.taskLatency
             store = counters
             store.taskLatency = latency
             for value in pendingLatencies { store.taskLatency.record(value) }
-            store.externalQueueDepth = external &- Swift.min(external, counters.foreignExternalRun)
-            store.internalQueueDepth = internalLane &- Swift.min(internalLane, counters.foreignInternalRun)
+            store.externalQueueDepth = external &- Swift.min(external, externalRun)
+            store.internalQueueDepth = internalSubmitted &- Swift.min(internalSubmitted, internalRun)
             store.microtaskQueueDepth = ringDepth
         }
         pendingLatencies.removeAll(keepingCapacity: true)

@@ -9,7 +9,7 @@ import TestSupport
     @Test(arguments: LoopBackends.available)
     func statesFromCreationToTermination(backend: PollBackend) throws {
         let loop = try EventLoop(configuration: .testing(backend: backend))
-        #expect(loop.state == .awake)
+        #expect(loop.state == .created)
         #expect(loop.backend == nil)
         try loop.start()
         #expect(loop.state == .running || loop.state == .sleeping)

@@ -149,7 +149,7 @@ import TestSupport
                 if loop.inEventLoop { onLoop.increment() }
             }
         }
-        #expect(loop.state == .awake)
+        #expect(loop.state == .created)
         loop.shutdown()
         #expect(loop.state == .terminated)
         #expect(ran.count == 50)
