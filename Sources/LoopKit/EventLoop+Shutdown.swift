@@ -21,7 +21,16 @@ extension EventLoop {
 
     /// Graceful shutdown, awaiting termination instead of blocking a thread. See `shutdown()`.
     public func shutdown() async {
-        let woken = requestTermination(close: false)
+        await terminate(close: false)
+    }
+
+    /// Immediate shutdown, awaiting termination instead of blocking a thread. See `close()`.
+    public func close() async {
+        await terminate(close: true)
+    }
+
+    private func terminate(close: Bool) async {
+        let woken = requestTermination(close: close)
         guard mustWaitForTermination() else { return }
         if !woken {
             // The wakeup failed (reported to the error handler): signal again until the loop has woken. Only
@@ -46,6 +55,13 @@ extension EventLoop {
     public func waitUntilTerminated() {
         precondition(!inEventLoop, "EventLoop.waitUntilTerminated() called on the loop thread would wait forever")
         terminatedLatch.wait()
+    }
+
+    /// Suspends until the loop has terminated (without requesting it). Not from code isolated to the loop
+    /// (a task or an actor pinned to it), which could never resume on a terminated loop.
+    public func waitUntilTerminated() async {
+        precondition(!inEventLoop, "EventLoop.waitUntilTerminated() awaited on the loop thread: code isolated to the loop cannot resume once it has terminated")
+        await terminatedLatch.wait()
     }
 
     /// Blocks until the loop has terminated. While it waits it signals a loop still TERMINATING again now and
@@ -131,8 +147,10 @@ extension EventLoop {
         if !lifecycle.isCloseRequested {
             drainUntilEmpty()
         }
+        // After close(), or what a close() racing the drain left behind: closures are released, executor
+        // jobs run (an awaiting task must not hang), and what those jobs queue is handled the same way.
+        repeat { discardQueued(runningExecutorJobs: true) } while hasPendingWork()
         phase = .finished // nothing submitted from here on would ever run
-        discardQueued() // after close(), or what a close() racing the drain left behind
         unregisterAll()
         if let poller {
             runningBackend.store(0, ordering: .releasing)
@@ -161,10 +179,12 @@ extension EventLoop {
         }
     }
 
-    /// Releases every queued task without running it (loop thread, or deinit when no thread uses the loop).
-    func discardQueued() {
-        externalLane.discardAll()
-        internalLane.discardAll()
-        microtaskLane.discardAll()
+    /// Releases every queued closure without running it; runs the executor jobs when `runningExecutorJobs`
+    /// (the loop thread), else stops the process if one is queued (deinit, when no thread uses the loop).
+    func discardQueued(runningExecutorJobs: Bool) {
+        let loop = runningExecutorJobs ? self : nil
+        externalLane.discardAll(runningExecutorJobsOn: loop)
+        internalLane.discardAll(runningExecutorJobsOn: loop)
+        microtaskLane.discardAll(runningExecutorJobsOn: loop)
     }
 }

@@ -54,6 +54,86 @@ extension EventLoop {
 
     /// Timers waiting to fire. Any thread; a snapshot.
     public var pendingTimerCount: Int { timerState.withLock { $0.heap.count } }
+
+    /// Suspends the calling task for `duration`, measured by one of the loop's timers (its clock, its
+    /// ordering with other timers). Any thread or task; inside an actor pinned to the loop, the actor is free
+    /// for other work meanwhile.
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled first (the timer is removed at once);
+    ///   `EventLoopError.terminated` when the loop terminates first (its timers are cancelled) or no longer
+    ///   accepts timers.
+    public func sleep(for duration: Duration) async throws {
+        let sleep = Sleep()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let reply = Reply(continuation)
+                guard sleep.install(reply) else {
+                    reply.resume(with: .failure(CancellationError()))
+                    return
+                }
+                // The timer's closure owns the alarm: run, it resumes the sleeper; released unrun (the loop
+                // terminated), the alarm's deinit resumes it with `.terminated`.
+                let alarm = Alarm(reply)
+                do {
+                    let id = try scheduleTimer(after: duration) { alarm.ring() }
+                    if sleep.record(id) { try? cancelTimer(id) } // cancelled meanwhile
+                } catch {
+                    reply.resume(with: .failure(error))
+                }
+            }
+        } onCancel: {
+            let (reply, id) = sleep.cancel()
+            reply?.resume(with: .failure(CancellationError()))
+            if let id { try? cancelTimer(id) }
+        }
+    }
+}
+
+/// The state one `sleep(for:)` shares with its cancellation handler.
+private final class Sleep: Sendable {
+    private struct State {
+        var reply: Reply<Void>?
+        var timer: TimerID?
+        var cancelled = false
+    }
+
+    private let state = Locked(State())
+
+    /// Installs the reply; false when the task was cancelled already.
+    func install(_ reply: Reply<Void>) -> Bool {
+        state.withLock { state in
+            state.reply = reply
+            return !state.cancelled
+        }
+    }
+
+    /// Records the scheduled timer; true when the task was cancelled meanwhile (the caller removes it).
+    func record(_ timer: TimerID) -> Bool {
+        state.withLock { state in
+            state.timer = timer
+            return state.cancelled
+        }
+    }
+
+    /// Marks the sleep cancelled; returns what the handler must resume and remove.
+    func cancel() -> (Reply<Void>?, TimerID?) {
+        state.withLock { state in
+            state.cancelled = true
+            return (state.reply, state.timer)
+        }
+    }
+}
+
+/// Owned by a sleep's timer closure: resumes the sleeper when the timer fires, or with `.terminated` when the
+/// closure is released without running (a `Reply` resumes once; later resumptions do nothing).
+private final class Alarm: Sendable {
+    private let reply: Reply<Void>
+
+    init(_ reply: Reply<Void>) { self.reply = reply }
+
+    func ring() { reply.resume(with: .success(())) }
+
+    deinit { reply.resume(with: .failure(EventLoopError.terminated)) }
 }
 
 extension EventLoop {

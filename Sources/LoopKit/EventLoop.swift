@@ -61,6 +61,8 @@ public final class EventLoop: @unchecked Sendable {
     let anchor: Locked<AnchorState>
     let terminatedLatch = Latch()
     let metricsStore = Locked(Metrics())
+    /// The loop as a `TaskExecutor` (see `LoopTaskExecutor`). Any thread.
+    public let taskExecutor = LoopTaskExecutor()
 
     private let sharedPadding = CacheLinePadding()
 
@@ -161,11 +163,12 @@ public final class EventLoop: @unchecked Sendable {
             if adaptive { adaptiveSpin = AdaptiveSpin(maximum: maxNs) }
         }
         if metricsEnabled { pendingLatencies.reserveCapacity(1024) }
+        taskExecutor.bind(to: self)
     }
 
     deinit {
         // No thread can be using the loop: release every job still queued, then the C objects.
-        discardQueued()
+        discardQueued(runningExecutorJobs: false)
         if let poller { lk_poller_destroy(poller) }
         microtaskLane.queue.destroy()
         internalLane.queue.destroy()
@@ -306,4 +309,15 @@ extension lk_task {
     static var marker: lk_task { lk_task(words: (0, 1, 0)) }
 
     var isMarker: Bool { words.0 == 0 && words.1 == 1 }
+
+    /// An executor job's task: the kind's tag, the job pointer, the timestamp.
+    init(executorJob job: UnownedJob, kind: ExecutorJobKind, timestamp: Int64) {
+        self.init(words: (kind.rawValue, unsafeBitCast(job, to: UInt.self), UInt(bitPattern: Int(timestamp))))
+    }
+
+    /// The kind of the executor job this task carries, nil for a closure (or the marker).
+    @inline(__always)
+    var executorJobKind: ExecutorJobKind? { words.0 &- 1 < 2 ? ExecutorJobKind(rawValue: words.0) : nil }
+
+    var executorJob: UnownedJob { unsafeBitCast(words.1, to: UnownedJob.self) }
 }

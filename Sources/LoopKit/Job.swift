@@ -75,39 +75,58 @@ func releaseJob(from task: UnsafeMutablePointer<lk_task>) {
     withExtendedLifetime(job) {}
 }
 
+/// Which executor an executor job was enqueued on: the loop's serial executor (actors pinned to the loop)
+/// or its task executor (tasks that prefer the loop). The raw value is the job's tag in `lk_task.words.0`,
+/// where a closure has its function pointer (never 1 or 2).
+enum ExecutorJobKind: UInt {
+    case serial = 1
+    case task = 2
+}
+
+/// One entry of the loop thread's own queue: a closure, or an executor job (stored as the runtime's job
+/// pointer: enqueueing allocates nothing).
+enum LocalEntry {
+    case closure(StoredJob)
+    case executorJob(UnownedJob, ExecutorJobKind)
+}
+
 /// A FIFO of jobs for the loop thread's own use: no atomics, no locks. Loop thread only.
 struct LocalJobQueue {
-    private var storage: [StoredJob?] = []
+    private var storage: [LocalEntry?] = []
     private var head = 0
     private(set) var count = 0
 
     var isEmpty: Bool { count == 0 }
 
     mutating func append(_ job: @escaping Job) {
+        append(entry: .closure(StoredJob(run: job)))
+    }
+
+    mutating func append(_ job: UnownedJob, kind: ExecutorJobKind) {
+        append(entry: .executorJob(job, kind))
+    }
+
+    private mutating func append(entry: LocalEntry) {
         if count == storage.count { grow() }
         var tail = head + count
         if tail >= storage.count { tail -= storage.count }
-        storage[tail] = StoredJob(run: job)
+        storage[tail] = entry
         count += 1
     }
 
-    mutating func removeFirst() -> Job? {
+    mutating func removeFirst() -> LocalEntry? {
         guard count > 0 else { return nil }
-        let job = storage[head]?.run
+        let entry = storage[head]
         storage[head] = nil
         head += 1
         if head == storage.count { head = 0 }
         count -= 1
-        return job
-    }
-
-    mutating func removeAll() {
-        while removeFirst() != nil {}
+        return entry
     }
 
     private mutating func grow() {
         let newCapacity = Swift.max(16, storage.count * 2)
-        var fresh: [StoredJob?] = []
+        var fresh: [LocalEntry?] = []
         fresh.reserveCapacity(newCapacity)
         for i in 0..<count { fresh.append(storage[(head + i) % storage.count]) }
         fresh.append(contentsOf: repeatElement(nil, count: newCapacity - count))

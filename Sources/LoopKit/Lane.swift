@@ -90,20 +90,34 @@ final class Lane<Queue: LaneQueue> {
         }
         if policy.holdsInlineRuns { loop.batchRemaining = 0 }
         var localLimit = policy.localSharesBudget ? Swift.min(local.count, budget - popped) : local.count
-        while localLimit > 0, let job = local.removeFirst() {
+        while localLimit > 0, let entry = local.removeFirst() {
             localLimit -= 1
-            if loop.lifecycle.isCloseRequestedPrompt { continue } // released, not run
-            loop.runJob(job)
+            switch entry {
+            case .closure(let stored):
+                if loop.lifecycle.isCloseRequestedPrompt { continue } // released, not run
+                loop.runJob(stored.run)
+            case .executorJob(let job, let kind):
+                loop.runExecutorJob(job, kind: kind) // never dropped, close() or not
+            }
             ran += 1
         }
         if loop.metricsEnabled { tasksRun &+= UInt64(ran) }
         return ran
     }
 
-    /// A task taken off the queue: released when `close()` was requested, else run (its queueing latency
-    /// recorded when metrics are on). True when it ran.
+    /// A task taken off the queue: a closure is released when `close()` was requested, else run; an
+    /// executor job always runs (an awaiting task must not hang). Its queueing latency is recorded when
+    /// metrics are on. True when it ran.
     @inline(__always)
     private func run(_ task: UnsafeMutablePointer<lk_task>, on loop: EventLoop) -> Bool {
+        if let kind = task.pointee.executorJobKind {
+            if loop.metricsEnabled, task.pointee.timestamp != 0 {
+                foreignTasksRun &+= 1
+                loop.recordLatency(since: task.pointee.timestamp)
+            }
+            loop.runExecutorJob(task.pointee.executorJob, kind: kind)
+            return true
+        }
         if loop.lifecycle.isCloseRequestedPrompt {
             releaseJob(from: task)
             return false
@@ -118,19 +132,35 @@ final class Lane<Queue: LaneQueue> {
         return true
     }
 
-    /// Releases every queued task without running it. A push caught mid-flight is waited for: its task
-    /// appears within a few instructions, and must not stay queued.
-    func discardAll() {
+    /// Releases every queued closure without running it, and runs every executor job (on the loop thread,
+    /// `loop`; with no loop thread, as in deinit, an executor job still queued is a programming error: it
+    /// could never run). A push caught mid-flight is waited for: its task appears within a few instructions,
+    /// and must not stay queued.
+    func discardAll(runningExecutorJobsOn loop: EventLoop?) {
         var task = lk_task()
         while true {
             switch queue.popOne(&task) {
-            case LK_POP_OK: if !task.isMarker { releaseJob(from: &task) }
+            case LK_POP_OK:
+                if let kind = task.executorJobKind {
+                    Self.run(task.executorJob, kind: kind, on: loop)
+                } else if !task.isMarker {
+                    releaseJob(from: &task)
+                }
             case LK_POP_BUSY: lk_thread_spin_pause()
             default:
-                local.removeAll()
+                while let entry = local.removeFirst() {
+                    if case .executorJob(let job, let kind) = entry { Self.run(job, kind: kind, on: loop) }
+                }
                 return
             }
         }
+    }
+
+    private static func run(_ job: UnownedJob, kind: ExecutorJobKind, on loop: EventLoop?) {
+        guard let loop else {
+            preconditionFailure("EventLoop deinitialised with an executor job queued: it was never run, and the job can never run")
+        }
+        loop.runExecutorJob(job, kind: kind)
     }
 }
 

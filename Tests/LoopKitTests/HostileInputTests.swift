@@ -624,7 +624,7 @@ import TestSupport
         }
         try lane.submit(to: endless, forever)
         #expect(waitUntil(seconds: 10) { endlessSpins.count >= 1000 })
-        endless.close()
+        await endless.close()
         #expect(endless.state == .terminated)
         // The resubmission either was queued and is released unrun, or came after close() and was refused.
         #expect(refusal.count <= 1 && refusal.snapshot.allSatisfy { $0 == .terminated }, "\(refusal.snapshot)")

@@ -319,7 +319,7 @@ import TestSupport
                 outcome.withLock { $0 = error as? EventLoopError }
             }
         }
-        loop.waitUntilTerminated()
+        await loop.waitUntilTerminated()
         #expect(outcome.withLock { $0 } == .terminated)
     }
 
@@ -360,7 +360,7 @@ import TestSupport
                 }
             }
         }
-        loop.waitUntilTerminated()
+        await loop.waitUntilTerminated()
         #expect(results.snapshot == [.terminated])
     }
 

@@ -79,6 +79,18 @@ public func waitUntil(seconds: Double = 30, _ condition: () -> Bool) -> Bool {
     return true
 }
 
+/// `waitUntil` for async code: suspends (yielding the task) between polls instead of blocking the thread, so
+/// that tasks the condition waits for can run on the cooperative pool meanwhile.
+@discardableResult
+public func awaitCondition(seconds: Double = 30, _ condition: () -> Bool) async -> Bool {
+    let deadline = TestDeadline(seconds: seconds)
+    while !condition() {
+        if deadline.hasExpired { return condition() }
+        await Task.yield()
+    }
+    return true
+}
+
 /// Scales stress-test sizes: LOOPKIT_STRESS_SCALE=0.2 runs a fifth (ThreadSanitizer runs use it). Never
 /// below `minimum`.
 public func stressCount(_ count: Int, minimum: Int = 1) -> Int {
