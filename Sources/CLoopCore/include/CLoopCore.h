@@ -13,5 +13,6 @@
 #include "lk_poller.h"
 #include "lk_thread.h"
 #include "lk_clock.h"
+#include "lk_affinity.h"
 
 #endif
