@@ -159,10 +159,17 @@ public final class EventLoopGroup: Sendable {
     /// `EventLoop.shutdown()`). The loops drain concurrently; returns once all have terminated.
     ///
     /// Idempotent: a second call, or one concurrent with the first, returns once every loop has terminated.
-    /// A task that submits to another loop of the group while the group shuts down may find that loop
-    /// terminated (`EventLoopError.terminated`).
+    ///
+    /// Actors pinned to a loop of the group, and tasks that prefer its task executor, have their queued jobs
+    /// run by the drain (by `close()` too), so an awaiting task does not hang. The loops terminate
+    /// independently: work one loop sends to another while the group shuts down may find that loop
+    /// terminated. A `submit` then throws `EventLoopError.terminated`; an actor's job enqueued on a
+    /// terminated loop stops the process (see `EventLoop`'s executor). Stop traffic between the loops before
+    /// shutting the group down.
     ///
     /// Not on one of the group's loop threads (a precondition): a loop cannot wait for its own termination.
+    /// That includes a task that prefers one of the loops' task executors, whose nonisolated code, this
+    /// method's included, runs on that loop's thread.
     public func shutdown() async {
         await terminate(close: false, api: "shutdown()")
     }

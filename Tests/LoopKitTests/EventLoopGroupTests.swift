@@ -290,3 +290,55 @@ import TestSupport
         }
     }
 }
+
+/// Actors pinned to the group's loops, called by tasks that run on the same loops, with every task's first
+/// job queued before the group shuts down: the drain runs them all, and every call returns.
+@Suite struct EventLoopGroupActorTests {
+    actor Tally {
+        let loop: EventLoop
+        var count = 0
+        init(loop: EventLoop) { self.loop = loop }
+        nonisolated var unownedExecutor: UnownedSerialExecutor { loop.unownedExecutor }
+        func add() -> Int {
+            loop.preconditionInEventLoop()
+            count += 1
+            return count
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func callsToPinnedActorsQueuedAtShutdownReturn(close: Bool) async throws {
+        let group = try EventLoopGroupTests.group(2)
+        let actors = group.map { Tally(loop: $0) }
+        let completed = Counter()
+        let releases = try group.map { try holdLoop($0) }
+        // A task that prefers a loop's task executor queues its first job there when it is created.
+        let callers = (0..<200).map { index in
+            Task(executorPreference: group[index % 2].taskExecutor) {
+                _ = await actors[index % 2].add()
+                completed.increment()
+            }
+        }
+        async let terminated: Void = close ? group.close() : group.shutdown()
+        #expect(await awaitCondition { group.allSatisfy { $0.state == .terminating } })
+        for release in releases { release() }
+        await terminated
+        #expect(await awaitCondition(seconds: 10) { completed.count == callers.count }, "every call returned")
+        for caller in callers { await caller.value }
+        #expect(group.allSatisfy { $0.state == .terminated })
+    }
+
+    /// A task that prefers the task executor of one of the group's loops runs the group's (nonisolated)
+    /// shutdown() on that loop's thread, where waiting for the loop could never end: it traps instead.
+    @Test func shutdownFromATaskThatPrefersALoopOfTheGroupStopsTheProcess() async {
+        await #expect(processExitsWith: .failure) {
+            var configuration = EventLoopGroup.Configuration(loopCount: 2)
+            configuration.loop.idleStrategy = .park
+            let group = try! EventLoopGroup(configuration: configuration)
+            await withTaskExecutorPreference(group[0].taskExecutor) {
+                await group.shutdown()
+            }
+            exit(0) // reached only if shutdown() returned instead of stopping the process
+        }
+    }
+}
