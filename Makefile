@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 CC ?= cc
 
-.PHONY: help deps test test-tsan test-asan lint verify fuzz soak bench-deps bench-build bench-quick bench-full bench-micro \
+.PHONY: help deps test test-tsan test-asan lint verify fuzz soak docs docs-coverage bench-deps bench-build bench-quick bench-full bench-micro \
         bench-expanded bench-verify bench-binary perf clean
 
 help:
@@ -13,6 +13,8 @@ help:
 	@echo "make lint         atomics rules of the C core, and a -Wall -Wextra -Werror build"
 	@echo "make verify       spin: model-check the wake handshake, the shutdown gate, the per-producer ingress (+ mutants)"
 	@echo "make fuzz         libFuzzer over the queues, the ring and the timer heap (FUZZ_SECONDS=60 each)"
+	@echo "make docs         the DocC catalogs of LoopKit and LoopKitIntegration (.build/docs), warnings fail it"
+	@echo "make docs-coverage the public symbols without a doc comment (after make docs)"
 	@echo "make soak         many producers x 10^8 tasks across restarted loops; totals, order, RSS (minutes; SOAK_FAULTS=on arms faults)"
 	@echo "make bench-quick  the tournament: all entrants, main workloads, 3 runs (~5 min); report in bench/results/latest"
 	@echo "make bench-full   all workloads, 5 runs      make bench-expanded  10 runs, producers up to 32"
@@ -72,6 +74,21 @@ verify:
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+
+# DocC (swift-docc-plugin; docc ships with the toolchain): one archive per target in .build/docs/. Every
+# DocC warning, an unresolved symbol link for one, fails the build. The plugin needs the output folder to
+# exist and reports a missing one only as a failed move.
+DOCS_TARGETS := LoopKit LoopKitIntegration
+docs: deps
+	mkdir -p .build/docs
+	$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation \
+	  $(foreach t,$(DOCS_TARGETS),--target $(t)) --output-path .build/docs --warnings-as-errors
+
+# Lists the public symbols of DOCS_TARGETS without a doc comment, from the symbol graphs `make docs` left;
+# fails when there is one.
+docs-coverage: docs
+	$(call require,python3)
+	python3 scripts/doc-coverage.py $(DOCS_TARGETS)
 
 # Not part of CI: minutes of load. SOAK_TASKS / SOAK_PRODUCERS / SOAK_FAULTS=on (... see scripts/soak.sh) pass through.
 soak: deps
