@@ -22,8 +22,8 @@ import Synchronization
 public final class EventLoopGroup: Sendable {
     /// How a group is built.
     public struct Configuration: Sendable {
-        /// How many loops the group runs. Must be positive. Default: the number of CPUs the creating thread
-        /// may run on (`EventLoopGroup.allowedCPUs()`).
+        /// How many loops the group runs. Must be positive. Default: the number of CPUs the thread that
+        /// creates the configuration may run on (`EventLoopGroup.allowedCPUs()`).
         public var loopCount: Int
         /// Where the loops' threads may run. Default: `.none`.
         public var cpuPinning: CPUPinning = .none
