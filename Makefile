@@ -17,6 +17,7 @@ help:
 	@echo "make bench-quick  the tournament: all entrants, main workloads, 3 runs (~5 min); report in bench/results/latest"
 	@echo "make bench-full   all workloads, 5 runs      make bench-expanded  10 runs, producers up to 32"
 	@echo "make bench-micro  C-level core + Wakeup + BatchBudget      make bench-verify  re-check latest report"
+	@echo "                  BENCH_ARGS=\"--runs 1 --workloads PingPong --entrants libuv,LoopKit\" narrows a bench-* run"
 	@echo "make bench-binary static loopbench for another machine"
 	@echo "make perf WORKLOAD=.. ENTRANT=..  profile one workload: demangled text profile and a flame graph (SVG)"
 
@@ -25,6 +26,7 @@ help:
 # installed stops the target with one line naming it and the command to install it by hand. Every target
 # that needs a package depends on one of these (or calls the script itself, as verify.sh does for spin).
 require = @bash scripts/require.sh $(1)
+comma := ,
 CORE_PACKAGES := pkg-config liburing-dev
 BENCH_PACKAGES := $(CORE_PACKAGES) libuv1-dev python3
 # The report's plots (bench/plots.py) draw with matplotlib from PyPI, in the bench's own venv.
@@ -99,7 +101,8 @@ bench-plot-deps:
 	$(call require,$(PLOT_PACKAGES))
 
 # run-suite SUITE [extra loopbench options]: run (progress on stderr), link latest, draw the plots, generate
-# and check the report, then show its headline.
+# and check the report, then show its headline. BENCH_ARGS adds loopbench options to any suite.
+BENCH_ARGS ?=
 define run-suite
 	@dir=bench/results/$(BENCH_STAMP); mkdir -p $$dir; \
 	echo "loopbench --suite $(1) $(2) -> $$dir"; \
@@ -111,16 +114,16 @@ define run-suite
 endef
 
 bench-quick: bench-build bench-plot-deps
-	$(call run-suite,quick,)
+	$(call run-suite,quick,$(BENCH_ARGS))
 
 bench-full: bench-build bench-plot-deps
-	$(call run-suite,full,)
+	$(call run-suite,full,$(BENCH_ARGS))
 
 bench-micro: bench-build bench-plot-deps
-	$(call run-suite,micro,)
+	$(call run-suite,micro,$(BENCH_ARGS))
 
 bench-expanded: bench-build bench-plot-deps
-	$(call run-suite,expanded,--producers 1,2,4,8,16,32)
+	$(call run-suite,expanded,--producers 1$(comma)2$(comma)4$(comma)8$(comma)16$(comma)32 $(BENCH_ARGS))
 
 bench-verify:
 	$(call require,python3)
