@@ -33,8 +33,6 @@ struct Paced: Workload {
 
     static func run(_ entrant: any Entrant, rate: Int, tasks: Int) -> RunResult {
         lkb_set_timer_slack_ns(1)
-        _ = lkb_pin_thread(0) // as in roundTrips: keeps the producer off the loop thread's CPU
-        defer { lkb_unpin_thread() }
         let sink = Sink.shared
         let task = Sink.task
         let period = 1_000_000_000 / Int64(rate)
@@ -52,6 +50,10 @@ struct Paced: Workload {
         }
         var none: Histogram<UInt64>? = nil
         pace(Swift.min(tasks, 200), &none) // warm-up at the same pace: adaptive idle strategies settle
+        // As in roundTrips: keeps the producer off the loop thread's CPU; pinned after the warm-up so that no
+        // thread the entrant starts on demand inherits the pin.
+        _ = lkb_pin_thread(0)
+        defer { lkb_unpin_thread() }
         var histogram: Histogram<UInt64>? = makeHistogram()
         let wakes = entrant.wakeSyscalls
         let process0 = cpuNanoseconds(CLOCK_PROCESS_CPUTIME_ID), own0 = cpuNanoseconds(CLOCK_THREAD_CPUTIME_ID)

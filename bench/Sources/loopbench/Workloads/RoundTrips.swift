@@ -6,10 +6,6 @@ import Histogram
 /// With `floor`, the spinning round-trip floor between the same two threads is measured after each block
 /// of 1000 round trips and reported as `floor_p50_ns`.
 func roundTrips(_ entrant: any Entrant, rounds: Int, gapNanoseconds: Int64, floor: Bool = false) -> RunResult {
-    // One producer waits for each reply. Pin it to CPU 0 for the measurement: left free, the scheduler
-    // sometimes places it on the loop thread's CPU, and the round trip then measures time slices.
-    _ = lkb_pin_thread(0)
-    defer { lkb_unpin_thread() }
     let sink = Sink.shared
     let task = Sink.task
     for _ in 0..<200 { // warm-up
@@ -17,6 +13,12 @@ func roundTrips(_ entrant: any Entrant, rounds: Int, gapNanoseconds: Int64, floo
         entrant.submit(task)
         sink.waitUntilDone()
     }
+    // One producer waits for each reply. Pin it to CPU 0 for the measurement: left free, the scheduler
+    // sometimes places it on the loop thread's CPU, and the round trip then measures time slices. Pinned
+    // after the warm-up: a thread the entrant starts from the submitting thread (Dispatch's workers, started
+    // on demand) inherits its CPU mask, and would be held on the producer's CPU.
+    _ = lkb_pin_thread(0)
+    defer { lkb_unpin_thread() }
     var histogram = makeHistogram()
     var floorHistogram = makeHistogram()
     let floorProbe = RoundTripFloor()
