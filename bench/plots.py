@@ -147,7 +147,7 @@ class Figures:
     def percentiles_plot(self, workload):
         """One panel per parameter set: per entrant the median over runs of each percentile."""
         params_list = self.machine.params_of(workload)
-        figure, axes = self.panels(len(params_list))
+        figure, axes = self.panels(len(params_list), height=4.4)
         for axis, params in zip(axes, params_list):
             entrants = sorted({g["entrant"] for g in self.machine.groups.values()
                                if (g["workload"], g["params"]) == (workload, params)},
