@@ -170,7 +170,7 @@ perf: bench-build
 	@mkdir -p bench/perf
 	perf record -e cpu-clock -F 4999 -g -o bench/perf/perf.data -- \
 	  $(BENCH_BIN) --suite full --runs 1 --workloads $(WORKLOAD) --entrants "$(ENTRANT)" --out bench/perf/run >/dev/null
-	perf report -i bench/perf/perf.data --stdio --no-children --sort symbol -g none 2>/dev/null | grep -v '^$$' | grep -v '^#' \
+	perf report -i bench/perf/perf.data --stdio --no-children -F overhead,sym -g none 2>/dev/null | grep -v '^$$' | grep -v '^#' \
 	  | $(DEMANGLE) | sed 's/ *$$//' | head -40
 	@if bash scripts/require.sh $(FLAMEGRAPH_PACKAGE); then \
 	  bench/.venv/bin/flamegraph --perfdata bench/perf/perf.data --post-process "$(DEMANGLE)" \
