@@ -661,6 +661,26 @@ def targets(machine):
         add(f"Paced {rate}/s: default's p50 round trip ÷ libuv's", ratio(machine.value("Paced", p, default, "p50_ns"),
                                                                        machine.value("Paced", p, "libuv", "p50_ns")),
             "< 1.00×", lambda r: r < 1.0)
+    modes = {dict(p).get("mode"): p for p in machine.params_of("ActorHop")}
+    if "task-to-actor" in modes:
+        p = modes["task-to-actor"]
+        add("ActorHop task-to-actor: LoopKit ÷ SwiftNIO", ratio(machine.value("ActorHop", p, "LoopKit", "ns_per_op"),
+                                                              machine.value("ActorHop", p, "SwiftNIO", "ns_per_op")),
+            "≤ 0.50×", lambda r: r <= 0.5)
+    if "actor-to-actor" in modes:
+        p = modes["actor-to-actor"]
+        add("ActorHop actor-to-actor: LoopKit ÷ default actor", ratio(machine.value("ActorHop", p, "LoopKit", "ns_per_op"),
+                                                                     machine.value("ActorHop", p, "default actor", "ns_per_op")),
+            "≤ 1.00×", lambda r: r <= 1.0)
+        add("ActorHop actor-to-actor: LoopKit's wake syscalls per hop", machine.value("ActorHop", p, "LoopKit", "wake_syscalls_per_op"),
+            "= 0", lambda a: a == 0, as_ratio=False)
+    for mode, p in sorted(modes.items()):
+        ours, nio = (machine.value("ActorHop", p, e, "allocs_per_op") for e in ("LoopKit", "SwiftNIO"))
+        if ours is not None and nio is not None:
+            # The runtime's own allocations (the caller's re-scheduling) are on both paths: only a whole
+            # allocation per hop more than SwiftNIO's would be LoopKit's.
+            add(f"ActorHop {mode}: LoopKit's allocations per hop minus SwiftNIO's", ours - nio, "< 0.50",
+                lambda d: d < 0.5, as_ratio=False)
     if machine.cores >= 16:
         for c in (8, 16, 32):
             if c in counts:
@@ -679,8 +699,10 @@ TARGETS_NOTE = ("The throughput and idle-CPU targets, computed from this run's m
                 "SwiftNIO; C level: the per-producer ingress's hand-off against the bare ring floor (CoreMicro); "
                 "latency: PingPongLatency p50 against the spinning round-trip floor between the same two threads "
                 "(its floor p50 column, measured interleaved with it); Paced: CPU per "
-                "task against the same configuration with `.park`, and the p50 round trip against libuv's. The "
-                "scaling rows appear only on machines with 16 cores or more.")
+                "task against the same configuration with `.park`, and the p50 round trip against libuv's; ActorHop: "
+                "a round trip to an actor pinned to a LoopKit loop against one pinned to SwiftNIO's loop, a hop "
+                "between two actors on one loop against two default actors, allocations and eventfd writes per hop. "
+                "The scaling rows appear only on machines with 16 cores or more.")
 
 
 def csv_text(machines):

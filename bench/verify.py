@@ -48,8 +48,10 @@ TARGETS_NOTE = ("The throughput and idle-CPU targets, computed from this run's m
                 "SwiftNIO; C level: the per-producer ingress's hand-off against the bare ring floor (CoreMicro); "
                 "latency: PingPongLatency p50 against the spinning round-trip floor between the same two threads "
                 "(its floor p50 column, measured interleaved with it); Paced: CPU per "
-                "task against the same configuration with `.park`, and the p50 round trip against libuv's. The "
-                "scaling rows appear only on machines with 16 cores or more.")
+                "task against the same configuration with `.park`, and the p50 round trip against libuv's; ActorHop: "
+                "a round trip to an actor pinned to a LoopKit loop against one pinned to SwiftNIO's loop, a hop "
+                "between two actors on one loop against two default actors, allocations and eventfd writes per hop. "
+                "The scaling rows appear only on machines with 16 cores or more.")
 BARE_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?[×%]?")
 CITATION = re.compile(r"\*\*([^*]+)\*\* \[([^\]]+)\]")
 
@@ -424,6 +426,24 @@ def expected_targets(box):
                                                                   box.get("Paced", p, park, "ns_per_op")), "≤ 1.20×", lambda x: x <= 1.2)
         row(f"Paced {r}/s: default's p50 round trip ÷ libuv's", over(box.get("Paced", p, d, "p50_ns"),
                                                                    box.get("Paced", p, "libuv", "p50_ns")), "< 1.00×", lambda x: x < 1)
+    hops = {dict(p).get("mode"): p for p in box.param_sets("ActorHop")}
+    if "task-to-actor" in hops:
+        p = hops["task-to-actor"]
+        row("ActorHop task-to-actor: LoopKit ÷ SwiftNIO", over(box.get("ActorHop", p, "LoopKit", "ns_per_op"),
+                                                             box.get("ActorHop", p, "SwiftNIO", "ns_per_op")),
+            "≤ 0.50×", lambda x: x <= 0.5)
+    if "actor-to-actor" in hops:
+        p = hops["actor-to-actor"]
+        row("ActorHop actor-to-actor: LoopKit ÷ default actor", over(box.get("ActorHop", p, "LoopKit", "ns_per_op"),
+                                                                    box.get("ActorHop", p, "default actor", "ns_per_op")),
+            "≤ 1.00×", lambda x: x <= 1)
+        row("ActorHop actor-to-actor: LoopKit's wake syscalls per hop", box.get("ActorHop", p, "LoopKit", "wake_syscalls_per_op"),
+            "= 0", lambda a: a == 0, "num")
+    for mode in sorted(hops):
+        p = hops[mode]
+        ours, nio = box.get("ActorHop", p, "LoopKit", "allocs_per_op"), box.get("ActorHop", p, "SwiftNIO", "allocs_per_op")
+        if ours is not None and nio is not None:
+            row(f"ActorHop {mode}: LoopKit's allocations per hop minus SwiftNIO's", ours - nio, "< 0.50", lambda x: x < 0.5, "num")
     if box.cores >= 16:
         for c in (8, 16, 32):
             if c in counts:

@@ -9,6 +9,8 @@ enum WorkloadRegistry {
         Wakeup(),
         Paced(),
         BatchBudget(),
+        ActorHop(),
+        TaskExecutorChildren(),
         CoreMicro(),
     ]
 }
