@@ -399,7 +399,7 @@ final class CoreFaultInjectionTests {
         defer { if closed.load(ordering: .acquiring) { lk_gate_destroy(g) } }
         let before = lk_fault_injected(LK_FAULT_MEMBARRIER)
         lk_fault_arm(LK_FAULT_MEMBARRIER, ENOMEM, 0, 3)
-        startDetachedThread { // the closer: detached, so that a close that never returns fails the test
+        try startDetachedThread { // the closer: detached, so that a close that never returns fails the test
             _ = waitUntil { inside.load(ordering: .acquiring) }
             release.store(true, ordering: .releasing)
             lk_gate_close(gate.pointer)

@@ -436,7 +436,7 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         let waves = stressCount(20, minimum: 4), perWave = 6, perThread = 300
         let producers = waves * perWave
         let done = Atomic<Int>(0)
-        startDetachedThread {
+        try startDetachedThread {
             for wave in 0..<waves {
                 runOnThreads(perWave) { i in
                     let producer = wave * perWave + i

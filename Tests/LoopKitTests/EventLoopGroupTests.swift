@@ -221,7 +221,7 @@ import TestSupport
         let (ran, release) = try Self.queueBehindHeldLoops(group, perLoop: perLoop)
         let done = Atomic<Bool>(false)
         let counted = Atomic<Int>(-1)
-        startDetachedThread {
+        try startDetachedThread {
             group.shutdown()
             counted.store(ran.count, ordering: .relaxed)
             done.store(true, ordering: .releasing)

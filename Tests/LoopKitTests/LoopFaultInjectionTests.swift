@@ -208,7 +208,7 @@ final class LoopFaultInjectionTests {
                 finished.increment()
             }
         } else {
-            startDetachedThread {
+            try startDetachedThread {
                 loop.shutdown()
                 finished.increment()
             }
