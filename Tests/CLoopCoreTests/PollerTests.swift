@@ -262,6 +262,34 @@ import TestSupport
         #expect(lk_poller_create_for_testing(&p, LK_BACKEND_EPOLL, -1, nil) == -EBADF)
     }
 
+    /// lk_backend_probe answers as creating a poller of that backend would: epoll and auto always work,
+    /// io_uring exactly where a poller of it can be created, and an unknown backend is -EINVAL.
+    @Test func probeAnswersAsPollerCreationWould() throws {
+        #expect(lk_backend_probe(LK_BACKEND_EPOLL) == 0)
+        #expect(lk_backend_probe(LK_BACKEND_AUTO) == 0)
+        #expect(lk_backend_probe(lk_backend(rawValue: 9)) == -EINVAL)
+        var w: OpaquePointer?
+        try #require(lk_wake_create(&w) == 0)
+        defer { lk_wake_destroy(w) }
+        var p: OpaquePointer?
+        let created = lk_poller_create_for_testing(&p, LK_BACKEND_IO_URING, lk_wake_fd(w), nil)
+        if created == 0 { lk_poller_destroy(p) }
+        #expect(lk_backend_probe(LK_BACKEND_IO_URING) == created)
+    }
+
+    /// The probe does not consult LOOPKIT_BACKEND: with a value that makes every poller creation fail, the
+    /// probe still answers for the backend asked about. In a child process, which may change its environment.
+    @Test func probeIgnoresTheEnvironmentOverride() async {
+        await #expect(processExitsWith: .success) {
+            setenv("LOOPKIT_BACKEND", "kqueue", 1)
+            var w: OpaquePointer?
+            precondition(lk_wake_create(&w) == 0)
+            var p: OpaquePointer?
+            precondition(lk_poller_create(&p, LK_BACKEND_EPOLL, lk_wake_fd(w)) == -EINVAL, "the override is not in force")
+            exit(lk_backend_probe(LK_BACKEND_EPOLL) == 0 && lk_backend_probe(LK_BACKEND_AUTO) == 0 ? 0 : 1)
+        }
+    }
+
     @Test("io_uring backend is exercised here", .enabled(if: Backends.ioUringAvailable,
           Comment(rawValue: Backends.ioUringUnavailableReason ?? "")))
     func ioUringIsExercised() throws {

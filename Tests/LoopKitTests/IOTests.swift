@@ -425,6 +425,30 @@ import TestSupport
         #expect(accepted == 0, "\(accepted) of \(attempts) connects reached a closed listener")
     }
 
+    // MARK: Backend availability
+
+    /// `PollBackend.isAvailable`: epoll and auto always are; a loop asking for an available backend runs it,
+    /// and one asking for io_uring where it is not available fails to start with `.backendUnavailable`.
+    @Test func availableBackendsRunAndAnUnavailableOneIsRefused() async throws {
+        #expect(PollBackend.epoll.isAvailable)
+        #expect(PollBackend.auto.isAvailable)
+        for backend in [PollBackend.epoll, .ioUring] {
+            let loop = try EventLoop(configuration: .testing(backend: backend))
+            if backend.isAvailable {
+                try loop.start()
+                #expect(loop.backend == backend)
+            } else {
+                #expect {
+                    try loop.start()
+                } throws: { error in
+                    guard case .backendUnavailable(backend, _)? = error as? EventLoopError else { return false }
+                    return true
+                }
+            }
+            await loop.shutdown()
+        }
+    }
+
     // MARK: Misuse
 
     @Test func registerOffTheLoopThreadStopsTheProcess() async {

@@ -39,18 +39,9 @@ extension EventLoop.Configuration {
     }
 }
 
-/// Every backend that works here (io_uring only where a ring can be set up).
+/// Every backend that works here (io_uring only where a ring can be set up), probed once.
 enum LoopBackends {
-    static let available: [PollBackend] = {
-        var result: [PollBackend] = [.epoll]
-        if let loop = try? EventLoop(configuration: .testing(backend: .ioUring)) {
-            if (try? loop.start()) != nil {
-                result.append(.ioUring)
-            }
-            loop.shutdown()
-        }
-        return result
-    }()
+    static let available: [PollBackend] = [.epoll, .ioUring].filter(\.isAvailable)
 }
 
 /// Starts a loop on its own thread; the caller shuts it down.

@@ -74,16 +74,6 @@ struct Controller {
     /// The fault thread (SOAK_FAULTS=on): disarmed before the last loop's shutdown.
     let faults: FaultInjector?
 
-    /// Whether a loop can run on io_uring here (one probe loop, started and shut down).
-    static func ioUringAvailable() -> Bool {
-        var c = EventLoop.Configuration()
-        c.backend = .ioUring
-        guard let probe = try? EventLoop(configuration: c) else { return false }
-        defer { probe.shutdown() }
-        do { try probe.start() } catch { return false }
-        return probe.backend == .ioUring
-    }
-
     private func sum(_ field: (ProducerSlot) -> Int) -> Int { slots.reduce(0) { $0 + field($1) } }
 
     func run(ioUringAvailable: Bool) -> (records: [EpochRecord], loops: [WeakLoop], creationsRefused: Int) {

@@ -20,7 +20,7 @@ soakChecker = LoopChecker(quotas: quotas)
 let world = World()
 let slots = quotas.map { _ in ProducerSlot() }
 
-let ioUring = options.backend == .alternate ? Controller.ioUringAvailable() : false
+let ioUring = options.backend == .alternate ? PollBackend.ioUring.isAvailable : false
 say("loopkit-soak: \(options.tasks) tasks, \(options.producers) producers on \(Options.cores) cores, "
     + "~\(options.epochTasks) tasks per loop, window \(options.window), backend \(options.backend.rawValue)"
     + (options.backend == .alternate && !ioUring ? " (io_uring unavailable here: epoll only)" : "")
