@@ -364,6 +364,182 @@ import TestSupport
         #expect(results.snapshot == [.terminated])
     }
 
+    /// Registering a negative, a closed or an unpollable fd (a regular file, a directory, /dev/null) throws
+    /// `.invalidFileDescriptor` or `.notPollable` on both backends, records nothing, and leaves the loop
+    /// serving.
+    @Test(arguments: LoopBackends.available)
+    func registerRefusesNegativeClosedAndUnpollableFds(backend: PollBackend) async throws {
+        let loop = try startedLoop(.testing(backend: backend))
+        defer { loop.shutdown() }
+        let called = Counter()
+        func register(_ fd: Int32) async throws {
+            try await loop.perform { try loop.register(fd: fd, events: [.read, .write]) { _ in called.increment() } }
+        }
+
+        for fd: Int32 in [-1, -2, .min] {
+            await #expect(throws: EventLoopError.invalidFileDescriptor(fd: fd)) { try await register(fd) }
+        }
+
+        // Closed: a number near the top of the fd table, which no concurrent test's open() can be given.
+        let pipe = try IOFixture.pipe()
+        defer { IOFixture.close(pipe) }
+        let closed = try IOFixture.highFD(duplicating: pipe.read)
+        Glibc.close(closed)
+        await #expect(throws: EventLoopError.invalidFileDescriptor(fd: closed)) { try await register(closed) }
+
+        // Regular files and directories: epoll_ctl refuses them with EPERM, while an io_uring poll would report
+        // them ready on every wait. The poller refuses them up front (fstat), the same on both backends.
+        var template = Array("/tmp/loopkit-hostile-XXXXXX".utf8CString)
+        let file = mkstemp(&template)
+        try #require(file >= 0)
+        unlink(template)
+        let directory = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try #require(directory >= 0)
+        defer { Glibc.close(file); Glibc.close(directory) }
+        for fd in [file, directory] {
+            await #expect(throws: EventLoopError.notPollable(fd: fd)) { try await register(fd) }
+        }
+
+        // A device without poll support: epoll refuses it (EPERM); an io_uring poll would report it ready on
+        // every wait, so the io_uring backend asks epoll first. Both answer .notPollable.
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        try #require(null >= 0)
+        defer { Glibc.close(null) }
+        #expect(loop.backend == backend)
+        await #expect(throws: EventLoopError.notPollable(fd: null)) { try await register(null) }
+
+        // Nothing was recorded for any of them.
+        for fd in [-1, closed, file, directory, null] {
+            await #expect(throws: EventLoopError.notRegistered(fd: fd)) {
+                try await loop.perform { try loop.unregister(fd: fd) }
+            }
+        }
+        #expect(called.count == 0)
+        try await expectStillServes(loop)
+    }
+
+    /// Registering an fd that is already registered throws `.alreadyRegistered`, in the same task or a later
+    /// one, and the first registration keeps its handler and its interest.
+    @Test(arguments: LoopBackends.available)
+    func registeringAnFdTwiceThrowsAlreadyRegisteredAndKeepsTheFirst(backend: PollBackend) async throws {
+        let loop = try startedLoop(.testing(backend: backend))
+        let pair = try IOFixture.socketPair()
+        defer { loop.shutdown(); IOFixture.close(pair) }
+        let first = OrderLog<IOEvents>(), second = Counter()
+        // In one task: the second registration (for other events) fails, the first stays as it was.
+        let secondError = try await loop.perform { () -> EventLoopError? in
+            try loop.register(fd: pair.read, events: .read) { ready in
+                first.append(ready)
+                IOFixture.drain(pair.read)
+            }
+            do {
+                try loop.register(fd: pair.read, events: .write) { _ in second.increment() }
+                return nil
+            } catch {
+                return error as? EventLoopError
+            }
+        }
+        #expect(secondError == .alreadyRegistered(fd: pair.read))
+        // In a later task, the same.
+        await #expect(throws: EventLoopError.alreadyRegistered(fd: pair.read)) {
+            try await loop.perform { try loop.register(fd: pair.read, events: .write) { _ in second.increment() } }
+        }
+        // The socket is writable: had `.write` replaced `.read`, the first poll would report it.
+        try await IOFixture.afterNextPolls(loop)
+        #expect(first.count == 0)
+        IOFixture.writeByte(pair.write)
+        #expect(waitUntil(seconds: 10) { first.count >= 1 })
+        #expect(first.snapshot.first == .read)
+        #expect(second.count == 0)
+        try await loop.perform { try loop.unregister(fd: pair.read) }
+        await #expect(throws: EventLoopError.notRegistered(fd: pair.read)) {
+            try await loop.perform { try loop.unregister(fd: pair.read) }
+        }
+        try await expectStillServes(loop)
+    }
+
+    /// A registered fd closed without `unregister` (misuse: the poller contract says remove first) whose
+    /// number then names another file: that number is still registered with the loop, on both backends,
+    /// until `unregister` (which tolerates the kernel having forgotten it).
+    @Test(arguments: LoopBackends.available)
+    func aRegisteredFdNumberReusedAfterCloseIsStillRegistered(backend: PollBackend) async throws {
+        let loop = try startedLoop(.testing(backend: backend))
+        let a = try IOFixture.pipe(), b = try IOFixture.pipe()
+        defer { loop.shutdown(); Glibc.close(a.write); IOFixture.close(b) }
+        // The only descriptor of a pipe's read end, near the top of the fd table: closing it releases the file
+        // (and epoll forgets it).
+        let fd = try IOFixture.highFD(duplicating: a.read)
+        Glibc.close(a.read)
+        let old = Counter(), new = Counter()
+        try await loop.perform { try loop.register(fd: fd, events: .read) { _ in old.increment() } }
+        try await IOFixture.afterNextPolls(loop)
+        Glibc.close(fd)
+        try #require(dup2(b.read, fd) == fd)
+        await #expect(throws: EventLoopError.alreadyRegistered(fd: fd)) {
+            try await loop.perform { try loop.register(fd: fd, events: .read) { _ in new.increment() } }
+        }
+        try await loop.perform {
+            try loop.unregister(fd: fd)
+            try loop.register(fd: fd, events: .read) { _ in
+                new.increment()
+                IOFixture.drain(fd)
+            }
+        }
+        IOFixture.writeByte(b.write)
+        #expect(waitUntil(seconds: 10) { new.count >= 1 })
+        try await loop.perform { try loop.unregister(fd: fd) }
+        Glibc.close(fd)
+        #expect(old.count == 0)
+        try await expectStillServes(loop)
+    }
+
+    /// `unregister` inside the fd's own handler stops further calls at once (a second `unregister` there throws
+    /// `.notRegistered`); registering the fd again reports its unread bytes to the new handler only.
+    @Test(arguments: LoopBackends.available)
+    func unregisterInsideItsOwnHandlerStopsItThenRegisteringAgainWorks(backend: PollBackend) async throws {
+        let loop = try startedLoop(.testing(backend: backend))
+        let pipe = try IOFixture.pipe()
+        defer { loop.shutdown(); IOFixture.close(pipe) }
+        let first = Counter()
+        let errors = OrderLog<EventLoopError?>() // per handler call: the second unregister's error
+        try await loop.perform {
+            try loop.register(fd: pipe.read, events: .read) { _ in
+                first.increment()
+                do {
+                    try loop.unregister(fd: pipe.read)
+                    try loop.unregister(fd: pipe.read)
+                    errors.append(nil)
+                } catch {
+                    errors.append(error as? EventLoopError)
+                }
+                // The byte is left unread: a registration still alive would be reported again at the next poll.
+            }
+        }
+        IOFixture.writeByte(pipe.write)
+        #expect(waitUntil(seconds: 10) { first.count >= 1 })
+        IOFixture.writeByte(pipe.write)
+        try await IOFixture.afterNextPolls(loop)
+        #expect(first.count == 1, "the handler ran again after unregistering itself")
+        #expect(errors.snapshot == [.notRegistered(fd: pipe.read)])
+
+        // Registered again: the unread bytes are reported at once, to the new handler only.
+        let second = Counter()
+        try await loop.perform {
+            try loop.register(fd: pipe.read, events: .read) { _ in
+                second.increment()
+                IOFixture.drain(pipe.read)
+            }
+        }
+        #expect(waitUntil(seconds: 10) { second.count >= 1 })
+        try await IOFixture.afterNextPolls(loop)
+        #expect(second.count == 1, "drained: no further report")
+        IOFixture.writeByte(pipe.write)
+        #expect(waitUntil(seconds: 10) { second.count == 2 })
+        #expect(first.count == 1)
+        try await loop.perform { try loop.unregister(fd: pipe.read) }
+        try await expectStillServes(loop)
+    }
+
     // MARK: Ownership
 
     @Test(arguments: LoopBackends.available)

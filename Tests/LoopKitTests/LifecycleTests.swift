@@ -25,41 +25,6 @@ import TestSupport
         #expect(loop.backend == nil)
     }
 
-    @Test func runTwiceFailsWithAlreadyRunning() throws {
-        let loop = try startedLoop()
-        defer { loop.shutdown() }
-        #expect(throws: EventLoopError.alreadyRunning) { try loop.run() }
-        #expect(throws: EventLoopError.alreadyRunning) { try loop.start() }
-    }
-
-    @Test func runFromInsideATaskFailsWithReentrantRun() async throws {
-        let loop = try startedLoop()
-        let other = try EventLoop(configuration: .testing())
-        let errors = try await loop.perform { () -> [EventLoopError?] in
-            var result: [EventLoopError?] = []
-            do { try loop.run() } catch { result.append(error as? EventLoopError) }
-            do { try other.run() } catch { result.append(error as? EventLoopError) }
-            return result
-        }
-        #expect(errors == [.reentrantRun, .reentrantRun])
-        await loop.shutdown()
-        await other.shutdown()
-    }
-
-    @Test func runAfterTerminationFailsWithTerminated() throws {
-        let loop = try startedLoop()
-        loop.shutdown()
-        #expect(throws: EventLoopError.terminated) { try loop.run() }
-        #expect(throws: EventLoopError.terminated) { try loop.start() }
-        #expect(throws: EventLoopError.terminated) { try loop.submit {} }
-        #expect(throws: EventLoopError.terminated) { try loop.submitInternal {} }
-        #expect(throws: EventLoopError.terminated) { try loop.queueMicrotask {} }
-        #expect(throws: EventLoopError.terminated) { try loop.scheduleTimer(after: .seconds(1)) {} }
-        loop.shutdown() // idempotent
-        loop.close()
-        #expect(loop.state == .terminated)
-    }
-
     @Test func runOnTheCallingThreadReturnsAfterShutdown() throws {
         let loop = try EventLoop(configuration: .testing())
         let ran = Counter()
@@ -81,13 +46,6 @@ import TestSupport
         #expect(!crossed, "on loop A's thread, loop B is not 'in event loop'")
         await loop.shutdown()
         await other.shutdown()
-    }
-
-    @Test func preconditionInEventLoopStopsAForeignCaller() async {
-        await #expect(processExitsWith: .failure) {
-            let loop = try! EventLoop()
-            loop.preconditionInEventLoop()
-        }
     }
 
     @Test func thrownErrorsReachTheErrorHandler() throws {
