@@ -208,23 +208,11 @@ private func checkCounters(_ s: lk_chunkq_stats, _ context: String, sourceLocati
         let q = try makeQueue()
         defer { lk_chunkq_destroy(q) }
         let shared = SharedHandle(q)
-        var useBatch = false
-        var batch = [lk_task](repeating: blankTask, count: 200)
         let checker = runProducersWithConsumer(
             producers: producers, perProducer: 20_000,
             push: { lk_chunkq_push(shared.pointer, $0) },
-            drain: { checker in
-                useBatch.toggle()
-                if useBatch {
-                    let n = batch.withUnsafeMutableBufferPointer { lk_chunkq_pop_batch(q, $0.baseAddress!, 200) }
-                    for i in 0..<n { checker.accept(batch[i]) }
-                    return n
-                }
-                var out = blankTask
-                guard lk_chunkq_pop(q, &out) == LK_POP_OK else { return 0 }
-                checker.accept(out)
-                return 1
-            })
+            drain: alternatingDrain(batchSize: 200, popBatch: { lk_chunkq_pop_batch(q, $0, $1) },
+                                    pop: { lk_chunkq_pop(q, $0) }))
         checker.verify()
         var out = blankTask
         #expect(lk_chunkq_pop(q, &out) == LK_POP_EMPTY)

@@ -264,13 +264,7 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
         defer { lk_mpsc_destroy(q) }
         let shared = SharedHandle(q)
         let failures = FailureCounter()
-        runOnThreads(4) { producer in
-            for i in 0..<5_000 {
-                var t = makeTask(producer: producer, sequence: i)
-                let rc = lk_mpsc_push(shared.pointer, &t)
-                if rc < 0 { failures.record(code: Int(rc)) }
-            }
-        }
+        startProducers(4, perProducer: 5_000, failures: failures) { lk_mpsc_push(shared.pointer, $0) }.join()
         #expect(failures.failures == 0)
         #expect(!lk_mpsc_is_empty(q))
         #expect(stats(q).nodes_in_use == 20_000)
@@ -297,8 +291,7 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
         defer { lk_mpsc_destroy(q) }
         let shared = SharedHandle(q)
         let wasEmpty = AtomicCounter() // pushes that reported "was empty"
-        var batch = [lk_task](repeating: blankTask, count: 48)
-        var useBatch = false
+        var busy = false
         let checker = runProducersWithConsumer(
             producers: producers, perProducer: 20_000,
             push: { task in
@@ -306,21 +299,8 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
                 if rc == 1 { wasEmpty.increment() }
                 return rc
             },
-            drain: { checker in
-                useBatch.toggle()
-                if useBatch {
-                    var busy = false
-                    let n = batch.withUnsafeMutableBufferPointer { lk_mpsc_pop_batch(q, $0.baseAddress!, 48, &busy) }
-                    for i in 0..<n { checker.accept(batch[i]) }
-                    return n
-                }
-                var out = blankTask
-                if lk_mpsc_pop(q, &out) == LK_POP_OK {
-                    checker.accept(out)
-                    return 1
-                }
-                return 0
-            })
+            drain: alternatingDrain(batchSize: 48, popBatch: { lk_mpsc_pop_batch(q, $0, $1, &busy) },
+                                    pop: { lk_mpsc_pop(q, $0) }))
         checker.verify()
         #expect(wasEmpty.value >= 1, "the first push onto the empty queue reports was-empty")
         var out = blankTask

@@ -148,6 +148,20 @@ private struct RingModel {
     }
 }
 
+/// Runs `body` once for every start offset of `startOffsets`, each time on a fresh testing ring of `capacity`
+/// slots whose positions start there, with its model (labelled with capacity, start and `label`).
+private func forEachStartOffset(capacity: UInt32, label: String = "",
+                                _ body: (_ ring: OpaquePointer, _ model: inout RingModel, _ start: UInt64) throws -> Void)
+    throws {
+    let cap = Int(capacity)
+    for start in startOffsets(capacity: cap) {
+        let ring = try makeTestingRing(capacity: capacity, start: start)
+        defer { lk_ring_destroy(ring) }
+        var model = RingModel(ring: ring, capacity: cap, label: "cap \(cap) start \(start)\(label)")
+        try body(ring, &model, start)
+    }
+}
+
 /// SplitMix64: a tiny deterministic PRNG so randomized sequences are reproducible.
 private struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
@@ -176,11 +190,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
           arguments: ringCapacities)
     func pushThenDrainInStepsAtEveryStartOffset(capacity: UInt32) throws {
         let cap = Int(capacity)
-        for start in startOffsets(capacity: cap) {
-            let ring = try makeTestingRing(capacity: capacity, start: start)
-            defer { lk_ring_destroy(ring) }
+        try forEachStartOffset(capacity: capacity) { ring, model, start in
             #expect(lk_ring_capacity(ring) == capacity)
-            var model = RingModel(ring: ring, capacity: cap, label: "cap \(cap) start \(start)")
             model.checkState("create")
             // Two rounds, so the second runs from positions the first advanced (and wrapped).
             for _ in 0..<2 {
@@ -200,11 +211,7 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
           arguments: ringCapacities)
     func interleavedPushPopAcrossRingAndOverflow(capacity: UInt32) throws {
         let cap = Int(capacity)
-        for start in startOffsets(capacity: cap) {
-            let ring = try makeTestingRing(capacity: capacity, start: start)
-            defer { lk_ring_destroy(ring) }
-            var model = RingModel(ring: ring, capacity: cap, label: "cap \(cap) start \(start)")
-
+        try forEachStartOffset(capacity: capacity) { ring, model, start in
             model.push(cap + 5) // ring full, overflow 5
             #expect(lk_ring_overflow_length(ring) == 5)
             model.popOne() // frees a ring slot, but the overflow is active
@@ -238,11 +245,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
     @Test("randomized push/pop/pop_batch sequences match the model", arguments: ringCapacities)
     func randomizedOperationsMatchModel(capacity: UInt32) throws {
         let cap = Int(capacity)
-        for start in startOffsets(capacity: cap) {
-            let ring = try makeTestingRing(capacity: capacity, start: start)
-            defer { lk_ring_destroy(ring) }
+        try forEachStartOffset(capacity: capacity, label: " (random)") { _, model, start in
             var rng = SplitMix64(state: start &* 31 &+ UInt64(cap))
-            var model = RingModel(ring: ring, capacity: cap, label: "cap \(cap) start \(start) (random)")
             for _ in 0..<150 {
                 switch rng.next() % 4 {
                 case 0, 1: model.push(Int(rng.next() % UInt64(cap + 3)))
@@ -410,33 +414,12 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         let ring = flavor == .production ? try makeProductionRing() : try makeTestingRing(capacity: 64, start: UInt64.max - 40)
         defer { lk_ring_destroy(ring) }
         let shared = SharedHandle(ring)
-        var batch = [lk_task](repeating: blankTask, count: 48)
-        var useBatch = false
-        var busySeen = 0
+        var busy = false
         let checker = runProducersWithConsumer(
             producers: producers, perProducer: 20_000,
             push: { lk_ring_push(shared.pointer, $0) },
-            drain: { checker in
-                useBatch.toggle()
-                if useBatch {
-                    var busy = false
-                    let n = batch.withUnsafeMutableBufferPointer { lk_ring_pop_batch(ring, $0.baseAddress!, 48, &busy) }
-                    if busy { busySeen += 1 }
-                    for i in 0..<n { checker.accept(batch[i]) }
-                    return n
-                }
-                var out = blankTask
-                switch lk_ring_pop(ring, &out) {
-                case LK_POP_OK:
-                    checker.accept(out)
-                    return 1
-                case LK_POP_BUSY:
-                    busySeen += 1
-                    return 0
-                default:
-                    return 0
-                }
-            })
+            drain: alternatingDrain(batchSize: 48, popBatch: { lk_ring_pop_batch(ring, $0, $1, &busy) },
+                                    pop: { lk_ring_pop(ring, $0) }))
         checker.verify()
         var out = blankTask
         #expect(lk_ring_pop(ring, &out) == LK_POP_EMPTY)
@@ -452,13 +435,7 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         defer { lk_ring_destroy(ring) }
         let shared = SharedHandle(ring)
         let failures = FailureCounter()
-        runOnThreads(4) { producer in
-            for i in 0..<5_000 {
-                var t = makeTask(producer: producer, sequence: i)
-                let rc = lk_ring_push(shared.pointer, &t)
-                if rc != 0 { failures.record(code: Int(rc)) }
-            }
-        }
+        startProducers(4, perProducer: 5_000, failures: failures) { lk_ring_push(shared.pointer, $0) }.join()
         #expect(failures.failures == 0)
         let capacity = Int(lk_ring_capacity(ring))
         #expect(lk_ring_length(ring) == 20_000)
