@@ -109,38 +109,53 @@ extension ContractProbe.Queue {
 }
 
 @Suite struct ContractTests {
+    /// An MPSC queue's consumer side used from a second thread, without a hand-over, stops the process (debug
+    /// builds).
     @Test func aSecondMPSCConsumerStopsTheProcess() async {
         await #expect(processExitsWith: .failure) { ContractProbe.consume(.mpsc, handOver: false) }
     }
 
+    /// A ring's consumer side used from a second thread, without a hand-over, stops the process (debug builds).
     @Test func aSecondRingConsumerStopsTheProcess() async {
         await #expect(processExitsWith: .failure) { ContractProbe.consume(.ring, handOver: false) }
     }
 
+    /// A chunked queue's consumer side used from a second thread, without a hand-over, stops the process (debug
+    /// builds).
     @Test func aSecondChunkedQueueConsumerStopsTheProcess() async {
         await #expect(processExitsWith: .failure) { ContractProbe.consume(.chunked, handOver: false) }
     }
 
+    /// An SPSC queue's consumer side used from a second thread, without a hand-over, stops the process (debug
+    /// builds).
     @Test func aSecondSPSCConsumerStopsTheProcess() async {
         await #expect(processExitsWith: .failure) { ContractProbe.consume(.spsc, handOver: false) }
     }
 
+    /// A per-producer ingress's consumer side (pop, park) used from a second thread, without a hand-over, stops the
+    /// process (debug builds).
     @Test func aSecondConsumerOfAPerProducerIngressStopsTheProcess() async {
         await #expect(processExitsWith: .failure) { ContractProbe.consume(.ingress(LK_INGRESS_PER_PRODUCER), handOver: false) }
     }
 
+    /// A lock-free ingress's consumer side used from a second thread, without a hand-over, stops the process (debug
+    /// builds).
     @Test func aSecondConsumerOfALockFreeIngressStopsTheProcess() async {
         await #expect(processExitsWith: .failure) { ContractProbe.consume(.ingress(LK_INGRESS_LOCK_FREE), handOver: false) }
     }
 
+    /// A chunked ingress's consumer side used from a second thread, without a hand-over, stops the process (debug
+    /// builds).
     @Test func aSecondConsumerOfAChunkedIngressStopsTheProcess() async {
         await #expect(processExitsWith: .failure) { ContractProbe.consume(.ingress(LK_INGRESS_CHUNKED), handOver: false) }
     }
 
+    /// The wake handshake's park (prepare/finish) made by a second thread stops the process (debug builds).
     @Test func parkingFromASecondThreadStopsTheProcess() async {
         await #expect(processExitsWith: .failure) { ContractProbe.parkOnTwoThreads() }
     }
 
+    /// A poller waited on by a thread other than the one that created it stops the process (debug builds).
     @Test func pollingFromAThreadOtherThanTheCreatorStopsTheProcess() async {
         await #expect(processExitsWith: .failure) { ContractProbe.pollFromAnotherThread() }
     }

@@ -67,6 +67,7 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
 // MARK: - Every kind
 
 @Suite struct IngressTests {
+    /// Each kind is created empty and reports its kind: pop answers EMPTY, is_empty holds.
     @Test(arguments: ingressKinds)
     func createReportsKind(kind: lk_ingress_kind) throws {
         let q = try makeIngress(kind)
@@ -77,6 +78,7 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         #expect(lk_ingress_pop(q, &out) == LK_POP_EMPTY)
     }
 
+    /// An unknown kind is refused with -EINVAL, no ingress is returned, and it has no name.
     @Test func unknownKindIsRejected() {
         for raw: UInt32 in [LK_INGRESS_KIND_COUNT.rawValue, 7, UInt32.max] {
             var q: OpaquePointer?
@@ -87,6 +89,8 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         }
     }
 
+    /// Every kind keeps push order across drains and refills, and across single pops interleaved with pushes; push
+    /// reports success (0), not was-empty.
     @Test(arguments: ingressKinds)
     func fifoAcrossRefills(kind: lk_ingress_kind) throws {
         let q = try makeIngress(kind)
@@ -106,6 +110,7 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         #expect(drain(q) == [1, 2])
     }
 
+    /// pop_batch takes at most max tasks, in order, never writes past max, and reports not busy.
     @Test(arguments: ingressKinds)
     func popBatchTakesAtMostMax(kind: lk_ingress_kind) throws {
         let q = try makeIngress(kind)
@@ -128,6 +133,8 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         #expect(lk_ingress_is_empty(q))
     }
 
+    /// Four producers and one consumer taking single pops and batches in turn, for every kind: every task arrives
+    /// once, in order per producer, and the ingress ends empty.
     @Test("P = 4 producers, one consumer: per-producer FIFO, exact totals", arguments: ingressKinds)
     func concurrentProducersOneConsumer(kind: lk_ingress_kind) throws {
         let q = try makeIngress(kind)
@@ -226,6 +233,8 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         }
     }
 
+    /// Test producer handles exist only for the per-producer kind: the other kinds refuse to attach one and count
+    /// no producers.
     @Test func testHandlesAreForThePerProducerKindOnly() throws {
         for kind in [LK_INGRESS_LOCK_FREE, LK_INGRESS_CHUNKED] {
             let q = try makeIngress(kind)

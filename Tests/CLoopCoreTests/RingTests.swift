@@ -186,6 +186,9 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
 @Suite struct RingTests {
     // MARK: Clear-box, every start offset
 
+    /// At every capacity and every start offset (so that positions and slot sequence numbers wrap), k tasks pushed
+    /// onto an empty ring fill the ring, then the overflow, and come out in order through pops and batches, with
+    /// length, overflow length and emptiness right at every step.
     @Test("push k from empty, then drain in steps: state matches the model at every step",
           arguments: ringCapacities)
     func pushThenDrainInStepsAtEveryStartOffset(capacity: UInt32) throws {
@@ -207,6 +210,9 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         }
     }
 
+    /// While the overflow holds tasks, pushes go to the overflow even when a ring slot is free, so order is kept
+    /// across ring and overflow; once the overflow is drained the ring takes pushes again; batches may span ring
+    /// and overflow.
     @Test("pushes while the overflow is partly drained stay FIFO across ring and overflow",
           arguments: ringCapacities)
     func interleavedPushPopAcrossRingAndOverflow(capacity: UInt32) throws {
@@ -242,6 +248,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         }
     }
 
+    /// Random sequences of pushes, pops and batches at every capacity and start offset give exactly what a FIFO
+    /// model gives.
     @Test("randomized push/pop/pop_batch sequences match the model", arguments: ringCapacities)
     func randomizedOperationsMatchModel(capacity: UInt32) throws {
         let cap = Int(capacity)
@@ -259,10 +267,10 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         }
     }
 
-    // MARK: Regression: is_empty vs. length after a partial overflow drain
+    // MARK: is_empty vs. length after a partial overflow drain
 
-    /// Regression: is_empty looked at the overflow list's raw length instead of its unconsumed length, so
-    /// after draining part of the overflow is_empty stayed false while length == 0.
+    /// is_empty agrees with length once the overflow has been partly and then fully drained: it counts the
+    /// overflow's unconsumed tasks, not the tasks it ever held, so an empty ring reads empty.
     @Test func isEmptyAgreesWithLengthAfterPartialOverflowDrain() throws {
         let ring = try makeProductionRing()
         defer { lk_ring_destroy(ring) }
@@ -323,6 +331,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
 
     // MARK: Busy window
 
+    /// A claimed, unpublished slot makes pop answer BUSY (never EMPTY) and is_empty false until it is published;
+    /// the claim takes the start position.
     @Test("a claimed, unpublished slot makes pop BUSY (never EMPTY) until it is published",
           arguments: [UInt64(0), 3, UInt64.max, UInt64.max - 1])
     func claimedSlotIsBusyNotEmpty(start: UInt64) throws {
@@ -355,6 +365,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         }
     }
 
+    /// A task pushed after a claim never overtakes it: pop is BUSY until the claim is published, then both come out
+    /// in position order.
     @Test("a task pushed after a claim pops only after the claimed one",
           arguments: [UInt64(0), 2, UInt64.max])
     func taskPushedAfterClaimWaitsForClaimedOne(start: UInt64) throws {
@@ -385,6 +397,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         #expect(lk_ring_is_empty(ring))
     }
 
+    /// A claim is refused (-EBUSY) when the ring is full, and while the overflow holds tasks even if a slot is
+    /// free.
     @Test func claimFailsWhenRingFullOrOverflowActive() throws {
         let ring = try makeTestingRing(capacity: 2, start: UInt64.max)
         defer { lk_ring_destroy(ring) }
@@ -408,6 +422,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
 
     // MARK: Concurrency
 
+    /// P producers and one consumer taking single pops and batches in turn, on a small wrapping ring and on the
+    /// production ring: every task once, in order per producer, and the ring and its overflow end empty.
     @Test("P producers, one consumer: per-producer FIFO, exact totals, empty at the end",
           arguments: [2, 4, 8], [RingFlavor.testing64, .production])
     func concurrentProducersOneConsumer(producers: Int, flavor: RingFlavor) throws {
@@ -428,6 +444,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         #expect(lk_ring_overflow_length(ring) == 0)
     }
 
+    /// After concurrent producers have joined, length is exact (ring full, the rest in the overflow) and a drain
+    /// never meets BUSY, with length and emptiness right as it goes, and every task once, in order per producer.
     @Test("concurrent pushes, then a quiescent drain: exact length, never BUSY, per-producer FIFO",
           arguments: [RingFlavor.testing64, .production])
     func concurrentPushesThenQuiescentDrain(flavor: RingFlavor) throws {
@@ -499,6 +517,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
 
     // MARK: Construction
 
+    /// A testing ring whose capacity is not a power of two in 2 ... 2^20 is refused with -EINVAL and none is
+    /// returned.
     @Test func invalidTestingConstructorArgumentsAreRejected() {
         for capacity: UInt32 in [0, 1, 3, 6, 12, 1 << 21, UInt32.max] {
             var ring: OpaquePointer?
@@ -508,6 +528,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         }
     }
 
+    /// The smallest and largest testing capacities are accepted and start empty; the production ring has
+    /// LK_RING_CAPACITY slots.
     @Test func boundaryTestingCapacitiesAreAccepted() throws {
         for capacity: UInt32 in [2, 1 << 20] {
             let ring = try makeTestingRing(capacity: capacity, start: UInt64.max)

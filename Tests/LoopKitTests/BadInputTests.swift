@@ -8,6 +8,7 @@ import TestSupport
 /// terminated, and loop-thread rules broken. Each gets the documented error, or stops the process with a
 /// precondition (checked in a child process), and leaves the loop as it was.
 @Suite struct BadInputTests {
+    /// run() and start() on a loop that is already running throw `.alreadyRunning`.
     @Test func runTwiceFailsWithAlreadyRunning() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }
@@ -15,6 +16,7 @@ import TestSupport
         #expect(throws: EventLoopError.alreadyRunning) { try loop.start() }
     }
 
+    /// run() from inside a task, of this loop or another, throws `.reentrantRun`.
     @Test func runFromInsideATaskFailsWithReentrantRun() async throws {
         let loop = try startedLoop()
         let other = try EventLoop(configuration: .testing())
@@ -29,6 +31,8 @@ import TestSupport
         await other.shutdown()
     }
 
+    /// After termination run, start, every submit and scheduleTimer throw `.terminated`; shutdown and close are
+    /// no-ops.
     @Test func runAfterTerminationFailsWithTerminated() throws {
         let loop = try startedLoop()
         loop.shutdown()
@@ -43,6 +47,7 @@ import TestSupport
         #expect(loop.state == .terminated)
     }
 
+    /// preconditionInEventLoop() called off the loop thread stops the process, checked in a child process.
     @Test func preconditionInEventLoopStopsAForeignCaller() async {
         await #expect(processExitsWith: .failure) {
             let loop = try! EventLoop()

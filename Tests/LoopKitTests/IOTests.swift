@@ -10,6 +10,7 @@ import TestSupport
 @Suite struct IOTests {
     // MARK: Readiness
 
+    /// Read readiness runs the fd's handler on the loop thread with `.read`, and not before the fd is readable.
     @Test(arguments: LoopBackends.available)
     func readReadinessRunsTheHandlerOnTheLoopThread(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -34,6 +35,7 @@ import TestSupport
         try await loop.perform { try loop.unregister(fd: pipe.read) }
     }
 
+    /// Readiness is level-triggered: the handler is called on every poll until it consumes the data, then no more.
     @Test(arguments: LoopBackends.available)
     func readinessRepeatsUntilTheDataIsConsumed(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -52,6 +54,7 @@ import TestSupport
         #expect(calls.count == 3, "no report once the data is read")
     }
 
+    /// modify to `.write` makes the next poll report writability, and modify back to `.read` stops those reports.
     @Test(arguments: LoopBackends.available)
     func writeReadinessAfterModify(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -74,6 +77,7 @@ import TestSupport
         #expect(events.count == 1, "modify back to .read (from the handler) ends the .write reports")
     }
 
+    /// A pipe whose writer closes reports `.hangup` to the reader's handler.
     @Test(arguments: LoopBackends.available)
     func hangupWhenTheWriterCloses(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -94,6 +98,8 @@ import TestSupport
 
     // MARK: Unregistering and registering again
 
+    /// unregister from inside the fd's own handler succeeds and stops its calls at once, though the data stays
+    /// unread.
     @Test(arguments: LoopBackends.available)
     func unregisterFromTheFdsOwnHandler(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -119,6 +125,8 @@ import TestSupport
         }
     }
 
+    /// A handler that unregisters another fd reported ready in the same poll keeps that fd's handler from running
+    /// for that report.
     @Test(arguments: LoopBackends.available)
     func unregisterAnotherFdReadyInTheSameBatch(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -144,6 +152,8 @@ import TestSupport
         #expect(errors.snapshot.isEmpty)
     }
 
+    /// An fd registered (again) while a poll's events are being dispatched gets nothing from that poll: the event
+    /// was for the old registration; the next poll reports it to the new handler.
     @Test(arguments: LoopBackends.available)
     func anFdRegisteredDuringDispatchGetsNothingFromThatPoll(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -179,6 +189,8 @@ import TestSupport
         #expect(replacementCalls.snapshot == [false])
     }
 
+    /// An fd registered again after unregister, in the same task, in another task or from inside its handler,
+    /// reports its readiness to the new handler only, and unread data is still reported to it.
     @Test(arguments: LoopBackends.available)
     func registerTheSameFdAgainAfterUnregister(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -224,6 +236,7 @@ import TestSupport
 
     // MARK: Errors
 
+    /// register of a negative fd throws `.invalidFileDescriptor`.
     @Test(arguments: LoopBackends.available)
     func negativeFdIsInvalid(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -233,6 +246,7 @@ import TestSupport
         }
     }
 
+    /// register of a closed fd throws `.invalidFileDescriptor`.
     @Test(arguments: LoopBackends.available)
     func closedFdIsInvalid(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -246,6 +260,7 @@ import TestSupport
         }
     }
 
+    /// register of an fd already registered throws `.alreadyRegistered` and leaves the first handler in place.
     @Test(arguments: LoopBackends.available)
     func registeringTwiceThrowsAlreadyRegistered(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -268,6 +283,8 @@ import TestSupport
         #expect(second.count == 0)
     }
 
+    /// unregister and modify of an fd that is not registered (never was, negative, beyond the table) throw
+    /// `.notRegistered`.
     @Test(arguments: LoopBackends.available)
     func unknownFdsAreNotRegistered(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -291,6 +308,7 @@ import TestSupport
         }
     }
 
+    /// register of a regular file or a directory throws `.notPollable` on both backends.
     @Test(arguments: LoopBackends.available)
     func regularFilesAndDirectoriesAreNotPollable(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -305,6 +323,7 @@ import TestSupport
         }
     }
 
+    /// register from a task after shutdown() was requested (the loop is terminating) throws `.terminated`.
     @Test(arguments: LoopBackends.available)
     func registerWhileTerminatingThrowsTerminated(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -323,6 +342,7 @@ import TestSupport
         #expect(outcome.withLock { $0 } == .terminated)
     }
 
+    /// After termination a `perform` that would register is refused with `.terminated` and its body never runs.
     @Test(arguments: LoopBackends.available)
     func registerAfterTerminationThrowsTerminated(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -339,6 +359,8 @@ import TestSupport
         #expect(ran.count == 0, "the task is refused, not run")
     }
 
+    /// register from a task running in the final drain throws `.terminated`: no fd is watched once termination
+    /// began.
     @Test(arguments: LoopBackends.available)
     func registerDuringTheFinalDrainThrowsTerminated(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -542,6 +564,8 @@ import TestSupport
 
     // MARK: Ownership
 
+    /// Shutdown closes the fds registered as owned and still registered, and leaves borrowed fds and owned fds
+    /// unregistered before it open.
     @Test(arguments: LoopBackends.available)
     func shutdownClosesOwnedFdsAndLeavesBorrowedOnes(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -567,9 +591,9 @@ import TestSupport
         #expect(fcntl(ownedUnregistered, F_GETFD) >= 0, "an owned fd unregistered before shutdown stays open")
     }
 
-    /// After `unregister` and `close`, nothing may keep the file alive: a listening socket refuses
-    /// connections at once. Known LoopKit bug with io_uring: the cancelled poll request keeps the file
-    /// (so the socket keeps listening) until the loop next enters the ring.
+    /// After `unregister` and `close`, nothing keeps the file alive: a listening socket refuses connections
+    /// at once, on both backends (with io_uring, the cancelled poll request must not hold the file, and the
+    /// socket with it, until the loop next enters the ring).
     @Test(arguments: LoopBackends.available)
     func closeAfterUnregisterReleasesTheSocket(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -627,6 +651,7 @@ import TestSupport
 
     // MARK: Misuse
 
+    /// register called off the loop thread stops the process (a precondition), checked in a child process.
     @Test func registerOffTheLoopThreadStopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
             do {

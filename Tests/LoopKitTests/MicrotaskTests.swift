@@ -8,6 +8,7 @@ import TestSupport
 /// Serialized: some tests queue a million microtasks, and on a small machine running them side by side
 /// starves the rest of the test run.
 @Suite(.serialized) struct MicrotaskTests {
+    /// A microtask queued by a task runs after the tasks of the current phase, before the next phase.
     @Test func microtasksRunAfterTheCurrentPhaseBeforeTheNextTask() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }
@@ -23,6 +24,8 @@ import TestSupport
         #expect(log.snapshot == ["t1", "t2", "m1"], "phase mode: after the external phase")
     }
 
+    /// With strict microtask ordering, a microtask queued by a task runs right after that task, before the next
+    /// one.
     @Test func strictModeRunsMicrotasksAfterEachTask() throws {
         var configuration = EventLoop.Configuration.testing()
         configuration.strictMicrotaskOrdering = true
@@ -67,6 +70,7 @@ import TestSupport
         #expect(log.snapshot.sorted() == ["A", "B", "C1", "C2", "D"], "each microtask exactly once")
     }
 
+    /// Microtasks queued by microtasks (a chain of 10,000) all run before the loop sleeps.
     @Test func microtasksQueuedByMicrotasksAllRunBeforeSleep() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }
@@ -79,6 +83,7 @@ import TestSupport
         #expect(waitUntil { ran.count == 10_001 })
     }
 
+    /// A million microtasks queued by one task all run, through the ring's overflow, a budget at a time.
     @Test func aMillionMicrotasksFromOneTask() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }

@@ -11,6 +11,9 @@ import TestSupport
     static let perProducer = 10_000
     static let repetitions = 20
 
+    /// Producers racing a shutdown, for every ingress kind: every accepted task runs exactly once, on the loop
+    /// thread; every refused one (`.terminated`) never runs; once one submit is refused no later one is accepted;
+    /// and the race does happen.
     @Test(arguments: IngressKind.allCases)
     func acceptedEqualsExecutedWhenSubmitsRaceShutdown(ingress: IngressKind) throws {
         var repetitionsWithRejections = 0
@@ -72,6 +75,8 @@ import TestSupport
         print("ShutdownTests(\(ingress)): \(repetitionsWithRejections)/\(repetitions) repetitions rejected submits after the final drain")
     }
 
+    /// shutdown() and close() called together from many threads all return after termination, and no task runs
+    /// twice.
     @Test func concurrentShutdownAndCloseFromManyThreads() throws {
         for round in 0..<stressCount(10, minimum: 3) {
             let loop = try startedLoop()
@@ -86,6 +91,7 @@ import TestSupport
         }
     }
 
+    /// shutdown() from inside a task only requests termination; every task accepted afterwards still runs.
     @Test func shutdownFromInsideATaskDrainsTheRest() throws {
         let loop = try startedLoop()
         let ran = Counter()
@@ -104,6 +110,8 @@ import TestSupport
         #expect(ran.count == accepted, "every accepted task ran")
     }
 
+    /// Tasks submitted from the loop thread while the loop is terminating are accepted and run before it
+    /// terminates.
     @Test func tasksSubmittedWhileTerminatingStillRun() throws {
         let loop = try startedLoop()
         let ran = Counter()
@@ -121,6 +129,8 @@ import TestSupport
         #expect(ran.count == 11)
     }
 
+    /// Shutting down a loop that never ran runs its queued tasks on the shutting-down thread, which acts as the
+    /// loop thread; the loop cannot run afterwards.
     @Test func shutdownOfALoopThatNeverRanRunsItsTasksOnTheCaller() throws {
         let loop = try EventLoop(configuration: .testing())
         let ran = Counter()
@@ -139,6 +149,7 @@ import TestSupport
         #expect(throws: EventLoopError.terminated) { try loop.run() }
     }
 
+    /// close() releases every queued task without running it (each closure is freed) and cancels pending timers.
     @Test func closeReleasesQueuedTasksWithoutRunningThem() throws {
         let loop = try startedLoop()
         let ran = Counter()
@@ -193,6 +204,7 @@ import TestSupport
         }
     }
 
+    /// perform on a terminated loop throws `.terminated`.
     @Test func performOnAClosedLoopThrowsTerminated() async throws {
         let loop = try startedLoop()
         await loop.shutdown()

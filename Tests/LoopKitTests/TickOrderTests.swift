@@ -9,6 +9,7 @@ import TestSupport
 /// Serialized: some tests keep a loop busy on purpose (a task re-submitting itself), and on a small machine
 /// running them side by side starves the rest of the test run.
 @Suite(.serialized) struct TickOrderTests {
+    /// Tasks submitted from one thread run in submission order, for every ingress kind.
     @Test(arguments: IngressKind.allCases)
     func tasksFromOneThreadRunInOrder(ingress: IngressKind) throws {
         let loop = try startedLoop(.testing(ingress: ingress))
@@ -19,6 +20,7 @@ import TestSupport
         #expect(log.snapshot == Array(0..<5000))
     }
 
+    /// With several producers, each producer's tasks run in its submission order, and all of them run.
     @Test func perProducerOrderWithManyProducers() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }
@@ -38,6 +40,7 @@ import TestSupport
         #expect(outOfOrder.count == 0)
     }
 
+    /// Tasks submitted from the loop thread itself run in submission order.
     @Test func submissionsFromTheLoopThreadKeepTheirOrder() async throws {
         let loop = try startedLoop()
         let log = OrderLog<Int>()
@@ -49,6 +52,8 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// submitInternal on the loop thread runs the task inline only when nothing is queued ahead of it; with a task
+    /// queued, it does not overtake it.
     @Test func submitInternalRunsInlineOnlyWhenNothingIsQueuedAhead() async throws {
         let loop = try startedLoop()
         // Nothing queued: the task runs nested in the caller, before submitInternal returns.
@@ -81,6 +86,8 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// Tasks queued together run internal lane first: the internal tasks, then the external ones, each lane in
+    /// order.
     @Test func internalTasksRunBeforeExternalOnesEachTick() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }
@@ -93,6 +100,7 @@ import TestSupport
         #expect(log.snapshot == ["I0", "I1", "I2", "E0", "E1", "E2"], "the internal lane runs first in the next tick")
     }
 
+    /// A tick runs at most `externalBatchBudget` external tasks, and exactly that many when the queue holds more.
     @Test func effectiveBatchBudgetIsTheConfiguredOne() throws {
         for budget in [64, 300, 1024, 4096] {
             var configuration = EventLoop.Configuration.testing()
@@ -107,7 +115,7 @@ import TestSupport
             hold.store(false, ordering: .releasing)
             #expect(waitUntil { ticksAtRun.count == total })
             // Group runs by the tick they ran in: no tick may run more than the budget, and a full queue
-            // must fill a tick to the budget (the original capped it at 256).
+            // must fill a tick to the budget (no lower internal cap, at small budgets or large).
             var perTick: [UInt64: Int] = [:]
             for t in ticksAtRun.snapshot { perTick[t, default: 0] += 1 }
             #expect(perTick.values.max()! == budget, "budget \(budget)")
@@ -115,6 +123,7 @@ import TestSupport
         }
     }
 
+    /// An internal task re-submitting itself forever does not starve a timer, an external task or a microtask.
     @Test func selfResubmittingInternalTaskDoesNotStarveTimersOrExternalTasks() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }
@@ -134,6 +143,7 @@ import TestSupport
         #expect(spins.count > 1)
     }
 
+    /// An external task re-submitting itself forever does not starve an fd handler.
     @Test func selfResubmittingExternalTaskDoesNotStarveIO() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }

@@ -14,6 +14,8 @@ import TestSupport
         return (try startedLoop(configuration), clock)
     }
 
+    /// A timer fires once its deadline has passed on the loop's clock, not a moment before, and is then no longer
+    /// pending.
     @Test func firesOnceItsDeadlineHasPassed() async throws {
         let (loop, clock) = try manualLoop()
         let fired = Counter()
@@ -28,6 +30,7 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// Timers fire earliest deadline first, and in scheduling order among equal deadlines.
     @Test func equalDeadlinesFireInSchedulingOrder() async throws {
         let (loop, clock) = try manualLoop()
         let log = OrderLog<Int>()
@@ -40,6 +43,8 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// Cancelled timers never fire and leave the pending count at once; the others fire in order; cancelling twice,
+    /// or after the timer fired, throws `.timerNotFound`.
     @Test func cancelledTimersNeverFire() async throws {
         let (loop, clock) = try manualLoop()
         let fired = OrderLog<Int>()
@@ -102,6 +107,8 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// A timer's deadline counts from the clock when it is scheduled, not from the start of the tick that schedules
+    /// it.
     @Test func deadlinesComeFromAFreshClockNotTheTickTime() async throws {
         let (loop, clock) = try manualLoop()
         let fired = Counter()
@@ -120,6 +127,8 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// A negative delay fires at once; a huge one stays pending (it neither fires nor overflows) and can be
+    /// cancelled.
     @Test func negativeAndHugeDelays() async throws {
         let (loop, clock) = try manualLoop()
         let fired = OrderLog<String>()
@@ -134,6 +143,8 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// Timers pending at shutdown are cancelled without firing: none stays pending, their ids are unknown, and
+    /// scheduling after termination throws `.terminated`.
     @Test func timersPendingAtShutdownAreCancelled() async throws {
         let (loop, _) = try manualLoop()
         let fired = Counter()
@@ -146,6 +157,7 @@ import TestSupport
         #expect(throws: EventLoopError.terminated) { try loop.scheduleTimer(after: .zero) {} }
     }
 
+    /// Cancelling an id another loop issued throws `.timerNotFound`.
     @Test func cancelTimerOfAnUnknownIdFails() async throws {
         let (loop, _) = try manualLoop()
         let other = try EventLoop(configuration: .testing())
@@ -157,6 +169,8 @@ import TestSupport
 
     // Real time, bounded by deadlines: a timer with nothing else happening fires on time.
 
+    /// An idle loop (parked, or spinning then parking) wakes for a lone timer: it fires no earlier than its delay
+    /// and not long after.
     @Test(arguments: [IdleStrategy.park, .default])
     func aLoneTimerFiresOnTimeOnAnIdleLoop(idle: IdleStrategy) throws {
         let loop = try startedLoop(.testing(idle: idle))
@@ -170,6 +184,8 @@ import TestSupport
         #expect(elapsed < 5_000_000_000, "fired far too late")
     }
 
+    /// A timer scheduled from another thread with an earlier deadline than the one a sleeping loop waits for wakes
+    /// the loop, so it fires on time.
     @Test func anEarlierTimerFromAnotherThreadWakesASleepingLoop() throws {
         let loop = try startedLoop(.testing(idle: .park))
         defer { loop.shutdown() }
