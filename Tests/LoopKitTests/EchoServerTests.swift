@@ -14,7 +14,7 @@ import TestSupport
     @Test(arguments: LoopBackends.available)
     func concurrentClientsGetBackEveryByte(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         // A small send buffer per connection, and clients that read late: the server must buffer,
         // watch .write, and resume reading once its backlog is written.
         let server = EchoServer(loop: loop, sendBufferSize: 4096)
@@ -42,7 +42,7 @@ import TestSupport
     @Test(arguments: LoopBackends.available)
     func stopClosesOpenConnections(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let server = EchoServer(loop: loop)
         let port = try await server.start()
         let fd = try EchoClient.connect(port: port)

@@ -15,7 +15,7 @@ import TestSupport
     func readReadinessRunsTheHandlerOnTheLoopThread(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         let events = OrderLog<IOEvents>()
         let onLoop = OrderLog<Bool>()
         try await loop.perform {
@@ -40,7 +40,7 @@ import TestSupport
     func readinessRepeatsUntilTheDataIsConsumed(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         let calls = Counter()
         try await loop.perform {
             try loop.register(fd: pipe.read, events: .read) { _ in
@@ -59,7 +59,7 @@ import TestSupport
     func writeReadinessAfterModify(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pair = try IOFixture.socketPair()
-        defer { loop.shutdown(); IOFixture.close(pair) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pair) }
         let events = OrderLog<IOEvents>()
         try await loop.perform {
             try loop.register(fd: pair.read, events: .read) { ready in
@@ -83,7 +83,7 @@ import TestSupport
         let loop = try startedLoop(.testing(backend: backend))
         let fds = try IOFixture.pipe()
         let reader = fds.read
-        defer { loop.shutdown(); Glibc.close(reader) }
+        defer { loop.shutdownForCleanup(); Glibc.close(reader) }
         let events = OrderLog<IOEvents>()
         try await loop.perform {
             try loop.register(fd: reader, events: .read) { ready in
@@ -104,7 +104,7 @@ import TestSupport
     func unregisterFromTheFdsOwnHandler(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         let calls = Counter()
         let errors = OrderLog<EventLoopError>()
         try await loop.perform {
@@ -131,7 +131,7 @@ import TestSupport
     func unregisterAnotherFdReadyInTheSameBatch(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let a = try IOFixture.pipe(), b = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(a); IOFixture.close(b) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(a); IOFixture.close(b) }
         // Both readable before they are registered, in one task: the next poll reports both.
         IOFixture.writeByte(a.write)
         IOFixture.writeByte(b.write)
@@ -158,7 +158,7 @@ import TestSupport
     func anFdRegisteredDuringDispatchGetsNothingFromThatPoll(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let a = try IOFixture.pipe(), b = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(a); IOFixture.close(b) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(a); IOFixture.close(b) }
         IOFixture.writeByte(a.write)
         IOFixture.writeByte(b.write)
         // True from the first handler of a batch until the microtasks after that batch's dispatch.
@@ -195,7 +195,7 @@ import TestSupport
     func registerTheSameFdAgainAfterUnregister(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         let first = Counter(), second = Counter(), third = Counter(), fourth = Counter()
 
         // In one task: register, unregister, register with another handler.
@@ -240,7 +240,7 @@ import TestSupport
     @Test(arguments: LoopBackends.available)
     func negativeFdIsInvalid(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         await #expect(throws: EventLoopError.invalidFileDescriptor(fd: -1)) {
             try await loop.perform { try loop.register(fd: -1, events: .read) { _ in } }
         }
@@ -250,7 +250,7 @@ import TestSupport
     @Test(arguments: LoopBackends.available)
     func closedFdIsInvalid(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let pipe = try IOFixture.pipe()
         defer { IOFixture.close(pipe) }
         let fd = try IOFixture.highFD(duplicating: pipe.read)
@@ -265,7 +265,7 @@ import TestSupport
     func registeringTwiceThrowsAlreadyRegistered(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         let first = Counter(), second = Counter()
         try await loop.perform {
             try loop.register(fd: pipe.read, events: .read) { _ in
@@ -289,7 +289,7 @@ import TestSupport
     func unknownFdsAreNotRegistered(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         for fd in [pipe.read, -1, 1_000_000] {
             await #expect(throws: EventLoopError.notRegistered(fd: fd)) {
                 try await loop.perform { try loop.unregister(fd: fd) }
@@ -314,7 +314,7 @@ import TestSupport
         let loop = try startedLoop(.testing(backend: backend))
         let file = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
         let directory = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { loop.shutdown(); Glibc.close(file); Glibc.close(directory) }
+        defer { loop.shutdownForCleanup(); Glibc.close(file); Glibc.close(directory) }
         try #require(file >= 0 && directory >= 0)
         for fd in [file, directory] {
             await #expect(throws: EventLoopError.notPollable(fd: fd)) {
@@ -392,7 +392,7 @@ import TestSupport
     @Test(arguments: LoopBackends.available)
     func registerRefusesNegativeClosedAndUnpollableFds(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let called = Counter()
         func register(_ fd: Int32) async throws {
             try await loop.perform { try loop.register(fd: fd, events: [.read, .write]) { _ in called.increment() } }
@@ -446,7 +446,7 @@ import TestSupport
     func registeringAnFdTwiceThrowsAlreadyRegisteredAndKeepsTheFirst(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pair = try IOFixture.socketPair()
-        defer { loop.shutdown(); IOFixture.close(pair) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pair) }
         let first = OrderLog<IOEvents>(), second = Counter()
         // In one task: the second registration (for other events) fails, the first stays as it was.
         let secondError = try await loop.perform { () -> EventLoopError? in
@@ -487,7 +487,7 @@ import TestSupport
     func aRegisteredFdNumberReusedAfterCloseIsStillRegistered(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let a = try IOFixture.pipe(), b = try IOFixture.pipe()
-        defer { loop.shutdown(); Glibc.close(a.write); IOFixture.close(b) }
+        defer { loop.shutdownForCleanup(); Glibc.close(a.write); IOFixture.close(b) }
         // The only descriptor of a pipe's read end, near the top of the fd table: closing it releases the file
         // (and epoll forgets it).
         let fd = try IOFixture.highFD(duplicating: a.read)
@@ -521,7 +521,7 @@ import TestSupport
     func unregisterInsideItsOwnHandlerStopsItThenRegisteringAgainWorks(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         let first = Counter()
         let errors = OrderLog<EventLoopError?>() // per handler call: the second unregister's error
         try await loop.perform {
@@ -597,7 +597,7 @@ import TestSupport
     @Test(arguments: LoopBackends.available)
     func closeAfterUnregisterReleasesTheSocket(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         var accepted = 0
         let attempts = 100
         for _ in 0..<attempts {

@@ -149,3 +149,10 @@ func expectStillServes(_ loop: EventLoop, sourceLocation: SourceLocation = #_sou
     #expect(waitUntil(seconds: 10) { ready.count >= 1 }, "an fd handler", sourceLocation: sourceLocation)
     try await loop.perform { try loop.unregister(fd: pipe.read) }
 }
+
+extension EventLoop {
+    /// The blocking graceful shutdown, for `defer` cleanup in async tests (a `defer` body cannot await). The
+    /// library marks the blocking form unavailable from async code, where it would block a cooperative
+    /// thread; a test's cleanup accepts that.
+    func shutdownForCleanup() { shutdown() }
+}

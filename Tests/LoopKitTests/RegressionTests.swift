@@ -64,7 +64,7 @@ import TestSupport
     /// tick that starts after an anchor was set reports that anchor plus the time since.
     @Test func tickAnchorWritersRaceTicksWithoutADataRace() async throws {
         let loop = try startedLoop()
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let stop = Atomic<Bool>(false)
         let ticks = Counter()
         @Sendable func ticker() {

@@ -207,7 +207,7 @@ import TestSupport
         var configuration = EventLoop.Configuration.testing(idle: .park)
         configuration.clock = clock
         let loop = try startedLoop(configuration)
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let fired = OrderLog<String>()
         let huge: [Duration] = [
             .seconds(Int64.max), .milliseconds(Int64.max), .microseconds(Int64.max), .nanoseconds(Int64.max),
@@ -244,7 +244,7 @@ import TestSupport
     @Test func cancellingAFiredCancelledOrUnknownTimerThrowsTimerNotFound() async throws {
         let loop = try startedLoop()
         let other = try EventLoop(configuration: .testing()) // never runs: its timers stay pending
-        defer { loop.shutdown(); other.shutdown() }
+        defer { loop.shutdownForCleanup(); other.shutdownForCleanup() }
         let fired = OrderLog<String>()
 
         // Already fired.
