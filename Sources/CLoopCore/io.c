@@ -182,7 +182,11 @@ bool lk__io_before_wait(lk_poller *p) {
         else if (op->kind == LK_IO_RECV && !buffer_available(io)) lk__io_make_pending(io, op);
         else arm(p, op);
     }
-    return io->done_head < io->done_len;
+    /* An op still pending with a buffer to use could not be armed for another reason (a full submission
+     * queue, an injected fault): the wait must not block on it, as nothing else might end the wait. One
+     * waiting for a buffer blocks as usual: the buffer comes back from the loop's own code before its next
+     * wait. */
+    return io->done_head < io->done_len || (io->pending_head != NULL && buffer_available(io));
 }
 
 static int64_t start(lk_poller *p, lk_io_op *op) {

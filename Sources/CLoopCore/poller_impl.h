@@ -38,8 +38,9 @@ struct lk_poller {
 int lk__poller_epoll_create(lk_poller **out, int wake_fd);
 int lk__poller_uring_create(lk_poller **out, int wake_fd);
 
-/* Arms the pending operations (io.c); called by lk_poller_wait before the backend waits. True when
- * completions are queued, so the wait must not block. */
+/* Arms the pending operations (io.c); called by lk_poller_wait before the backend waits. True when the
+ * wait must not block: completions are queued, or an op could not be armed for want of anything but a
+ * buffer. */
 bool lk__io_before_wait(lk_poller *p);
 
 /* Shared validation for add: -EBADF for a negative or closed fd, -EEXIST for the wake fd, -EPERM for a

@@ -66,6 +66,8 @@ static int hooked_submit(lk_uring_poller *p, bool get_events) {
     }
 }
 
+int lk__uring_submit(lk_uring_poller *p) { return hooked_submit(p, false); }
+
 /* An SQE, submitting what is queued to make room when the submission queue is full. NULL when the queue
  * stays full (the submission failed: the kernel is short of memory or the completion queue overflowed). */
 struct io_uring_sqe *lk__uring_get_sqe(lk_uring_poller *p) {

@@ -43,6 +43,9 @@ typedef struct lk_uring_poller {
 /* An SQE, submitting what is queued to make room when the submission queue is full; NULL when it stays full. */
 struct io_uring_sqe *lk__uring_get_sqe(lk_uring_poller *p);
 
+/* Submits what is queued, without waiting (EINTR retried). >= 0 or -errno. */
+int lk__uring_submit(lk_uring_poller *p);
+
 /* poller_uring_io.c: the completion operations' hooks, and the handling of their completions. */
 int lk__uring_io_setup(lk_poller *p, uint32_t flags);
 int lk__uring_io_arm(lk_poller *p, lk_io_op *op);

@@ -130,6 +130,9 @@ int lk__uring_io_cancel(lk_poller *base, lk_io_op *op) {
     if (sqe == NULL) return -EBUSY;
     io_uring_prep_cancel64(sqe, op_user_data(op), 0);
     io_uring_sqe_set_data64(sqe, UD_KIND_IGNORE << 62);
+    /* Submitted now, not with the next wait: a multishot receive paused for backpressure stops taking
+     * buffers sooner. A failed submission leaves it queued for the next wait. */
+    lk__uring_submit(p);
     return 0;
 }
 
