@@ -6,8 +6,11 @@ import Glibc
 ///
 /// Reading: `read` returns the next chunk received, in an `IOBuffer` (the kernel's buffer, not a copy), or
 /// nil at end of stream; an error is a thrown/returned `EventLoopError`, distinct from end of stream. The
-/// connection receives ahead of the reader into at most `maxQueuedChunks` buffers, then stops receiving until
-/// the reader catches up, so a peer cannot make it hold more. A read's timeout or cancellation loses no data.
+/// connection receives ahead of the reader into `maxQueuedChunks` buffers, then stops receiving until the
+/// reader catches up. Chunks the kernel delivered before the stop took effect come on top: one or two with
+/// single-shot receives (epoll, io_uring without a buffer ring); with a buffer ring, as many as the kernel
+/// filled while the loop was busy, at most the pool (`Configuration.readBufferCount`), which is the memory
+/// bound the loop guarantees whatever its peers do. A read's timeout or cancellation loses no data.
 ///
 /// Writing: writes go out in order, one send in flight at a time; each completes once all its bytes are
 /// sent. `pendingWriteBytes` is what is queued and not yet sent: a writer that waits for each write's
