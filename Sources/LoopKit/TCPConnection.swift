@@ -19,7 +19,8 @@ import Glibc
 ///
 /// Closing: `close` cancels what is in flight — a pending read and every pending write complete with
 /// `.cancelled` — waits for the kernel to give every operation back, then closes the fd. No buffer or fd
-/// outlives it. The loop closes connections still open when it terminates.
+/// outlives it. An open connection is kept alive by its loop until it is closed; the loop closes connections
+/// still open when it terminates.
 ///
 /// Threading: every method runs on the loop thread (a task, a handler, or an actor pinned to the loop with
 /// `nonisolated var unownedExecutor: UnownedSerialExecutor { loop.unownedExecutor }`), except the `async`
@@ -294,7 +295,7 @@ public final class TCPConnection: @unchecked Sendable { // state confined to the
     }
 
     /// `write(_:timeout:_:)` from any thread or task, returning once every byte is sent: awaiting each write
-    /// is the backpressure. Cancelling the task cancels the write.
+    /// is the backpressure. Cancelling the task cancels every pending write of the connection (`cancelWrites()`).
     ///
     /// - Throws: as the callback form reports.
     public func write(_ bytes: [UInt8], timeout: Duration? = nil) async throws(EventLoopError) {

@@ -68,14 +68,20 @@ public final class TCPListener: @unchecked Sendable { // state confined to the l
     }
 
     /// The accepted connections as an asynchronous sequence, which ends when the listener is closed (or the
-    /// loop terminates) and throws a failure that stops accepting. Failures that pass are retried without
-    /// appearing in the sequence. Any thread; once per listener (it calls `accept(_:)` on the loop).
+    /// loop terminates) and throws a failure that stops accepting (an `EventLoopError`). Failures that pass
+    /// are retried without appearing in the sequence. Dropping the sequence (ending its iteration, cancelling
+    /// the iterating task) closes the listener. Any thread; once per listener (it calls `accept(_:)` on the
+    /// loop).
     public func connections() -> AsyncThrowingStream<TCPConnection, any Error> {
         let (stream, continuation) = AsyncThrowingStream<TCPConnection, any Error>.makeStream()
+        continuation.onTermination = { [loop, self] _ in
+            if loop.inEventLoop { close() } else { _ = try? loop.submit { self.close() } }
+        }
         let start = UncheckedBox { [self] in
             accept { result in
                 switch result {
-                case .success(let connection): continuation.yield(connection)
+                case .success(let connection):
+                    if case .terminated = continuation.yield(connection) { connection.close() }
                 case .failure(.closed): continuation.finish()
                 case .failure(let error) where Self.passes(error): break
                 case .failure(let error): continuation.finish(throwing: error)

@@ -261,6 +261,19 @@ enum AcceptedPair {
         #expect(try await connection.read(timeout: .seconds(10))?.bytes == [5])
     }
 
+    /// Dropping the sequence of accepted connections closes the listener; connections already accepted stay.
+    @Test(arguments: IOVariant.available)
+    func droppingTheConnectionSequenceClosesTheListener(variant: IOVariant) async throws {
+        let loop = try startedLoop(variant.configuration())
+        defer { loop.shutdown() }
+        let (listener, client, connection) = try await AcceptedPair.make(on: loop) // drops its iterator
+        defer { close(client) }
+        #expect(await awaitCondition(seconds: 10) { (try? EchoClient.refuses(port: listener.port)) == true })
+        try await connection.write([3])
+        var byte: UInt8 = 0
+        #expect(recv(client, &byte, 1, 0) == 1 && byte == 3, "the accepted connection still works")
+    }
+
     /// The loop's termination cancels what is in flight and closes its sockets.
     @Test(arguments: IOVariant.available)
     func loopShutdownClosesSocketsAndCancelsOperations(variant: IOVariant) async throws {
