@@ -188,28 +188,29 @@ extension EventLoop {
         _ start: @escaping (_ complete: @escaping (Result<T, EventLoopError>) -> Void) -> (() -> Void)?
     ) async throws(EventLoopError) -> T {
         let shared = OperationCancellation()
-        let result: Result<T, EventLoopError> = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, EventLoopError>, Never>) in
-                let once = ResumeOnce(continuation)
+        let outcome = Outcome<Result<T, EventLoopError>>()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                outcome.install(continuation)
                 let run = UncheckedBox<() -> Void> {
                     if shared.isCancelled {
-                        once.resume(.failure(.cancelled))
+                        outcome.resume(.failure(.cancelled))
                         return
                     }
-                    let cancel = start { once.resume($0) }
+                    let cancel = start { outcome.resume($0) }
                     if let cancel, shared.install(UncheckedBox(cancel)) { cancel() }
                 }
                 if inEventLoop {
                     run.value()
                 } else {
-                    do { try submit { run.value() } } catch { once.resume(.failure(.terminated)) }
+                    do { try submit { run.value() } } catch { outcome.resume(.failure(.terminated)) }
                 }
             }
         } onCancel: {
             guard let cancel = shared.cancel() else { return }
             if inEventLoop { cancel.value() } else { _ = try? submit { cancel.value() } }
         }
-        return try result.get()
+        return try outcome.value.get()
     }
 }
 
@@ -219,11 +220,29 @@ struct UncheckedBox<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
-/// Resumes a continuation once; later calls do nothing.
-final class ResumeOnce<T: Sendable>: Sendable {
-    private let continuation: Locked<CheckedContinuation<T, Never>?>
-    init(_ continuation: CheckedContinuation<T, Never>) { self.continuation = Locked(continuation) }
-    func resume(_ value: T) { continuation.withLock { $0.take() }?.resume(returning: value) }
+/// The result of an awaited loop operation: stored under a lock by the first `resume`, which then resumes
+/// the waiting task (later calls do nothing); the task reads it under the same lock. The result does not
+/// travel through the continuation: the lock makes its hand-over visible to ThreadSanitizer, which does not
+/// see the ordering the concurrency runtime provides between a resume and the resumed task.
+final class Outcome<T: Sendable>: Sendable {
+    private let state = Locked<(continuation: CheckedContinuation<Void, Never>?, value: T?)>((nil, nil))
+
+    /// Before any `resume` can run.
+    func install(_ continuation: CheckedContinuation<Void, Never>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    func resume(_ value: T) {
+        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard state.value == nil else { return nil }
+            state.value = value
+            return state.continuation.take()
+        }
+        continuation?.resume()
+    }
+
+    /// After the continuation was resumed.
+    var value: T { state.withLock { $0.value! } }
 }
 
 /// The cancellation state an awaited loop operation shares with its task's cancellation handler.
