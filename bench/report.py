@@ -4,8 +4,15 @@
     python3 bench/report.py DIR [DIR2 ...]
 
 Reads DIR/raw.jsonl (and DIR2/raw.jsonl, ...) as written by `loopbench`, writes DIR/summary.csv and
-DIR/report.md, and prints the ranked tables to stdout. Each directory is one machine: its runs get their
-own section and tables, and runs from different machines are never mixed in one table.
+DIR/report.md, and prints the headline (per table the ranked entrants, compact) to stdout. Each directory is
+one machine: its runs get their own section and tables, and runs from different machines are never mixed in
+one table.
+
+What it knows about the workloads comes from the raw.jsonl header, which loopbench writes from its workload
+registry: the workloads in report order, each one's layout (ranked tables, or one table of C-level ops), its
+parameter sets, entrants and plots, and the per-run fields with their column labels. When DIR/plots/ exists
+(bench/plots.py draws it), report.md embeds every plot the header calls for after its workload's tables, and
+a missing plot is an error.
 
 Statistics (per group = machine x workload x params x entrant): median over runs (mean of the two middle
 values for an even count), min, max, CV = sample stdev / mean x 100 (0 for one run or a zero mean). An
@@ -31,13 +38,7 @@ from decimal import Context, Decimal, ROUND_HALF_EVEN
 DASH = "—"
 FAMILIES = ("loopkit", "baseline", "peer")
 CORE_KEYS = ("kind", "entrant", "family", "workload", "params", "run", "ns_per_op")
-# Optional per-run fields, in column order; fields not listed here follow alphabetically.
-OPTIONAL_ORDER = ("p50_ns", "p99_ns", "p999_ns", "floor_p50_ns", "submit_ns_per_op", "allocs_per_op",
-                  "wake_syscalls_per_op", "probes")
-FIELD_LABELS = {"p50_ns": "p50 ns", "p99_ns": "p99 ns", "p999_ns": "p99.9 ns", "floor_p50_ns": "floor p50 ns",
-                "submit_ns_per_op": "submit ns/op", "allocs_per_op": "allocs/op",
-                "wake_syscalls_per_op": "wake syscalls/op", "probes": "probes"}
-WORKLOAD_ORDER = ("PingPong", "PingPongLatency", "Burst", "MultiProducer", "Wakeup", "Paced", "BatchBudget")
+LAYOUTS = ("ranked", "ops")
 RANKED_COLUMNS = ["Rank", "Entrant", "Family", "Median ns/op", "Min–max ns/op", "CV %", "Runs", "Modes",
                   "×best peer", "×Baseline"]
 CORE_COLUMNS = ["Op", "Entrant", "Median ns/op", "Min–max ns/op", "CV %", "Runs", "Modes"]
@@ -115,16 +116,57 @@ def params_sort_key(params):
     return key
 
 
-def field_sort_key(field):
-    """Known optional fields in OPTIONAL_ORDER, then any other field alphabetically."""
-    if field in OPTIONAL_ORDER:
-        return (0, OPTIONAL_ORDER.index(field), field)
-    return (1, 0, field)
+def field_order(headers):
+    """The per-run field keys of the headers' `fields` lists, in order of first appearance."""
+    order = []
+    for header in headers:
+        order += [f["key"] for f in header["fields"] if f["key"] not in order]
+    return order
+
+
+def field_sort_key(order):
+    """A sort key: fields in `order` first, in that order, then any other field alphabetically."""
+    return lambda field: (0, order.index(field), field) if field in order else (1, 0, field)
 
 
 def is_number(value):
     """True for a finite JSON number (bools excluded)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_curve(value):
+    """True for a curve field: a non-empty object of numbers keyed by numbers (e.g. percentiles_ns)."""
+    def numeric(key):
+        try:
+            return math.isfinite(float(key))
+        except ValueError:
+            return False
+    return isinstance(value, dict) and bool(value) and all(numeric(k) and is_number(v) for k, v in value.items())
+
+
+def header_problems(obj):
+    """What is wrong with a header line (empty list if it is well formed)."""
+    machine = obj.get("machine") if isinstance(obj.get("machine"), dict) else {}
+    if obj.get("kind") != "header" or not isinstance(machine.get("id"), str) \
+            or not isinstance(machine.get("cores"), int) or not isinstance(obj.get("runs"), int):
+        return ["first line must be a header with machine.id, machine.cores and runs"]
+    fields, workloads = obj.get("fields"), obj.get("workloads")
+    if not isinstance(fields, list) or not all(isinstance(f, dict) and isinstance(f.get("key"), str)
+                                               and isinstance(f.get("label"), str) for f in fields):
+        return ["the header's 'fields' must list {key, label} objects (loopbench's per-run fields)"]
+    if not isinstance(workloads, list) or not workloads:
+        return ["the header's 'workloads' must list the workloads measured (loopbench's registry)"]
+    problems = []
+    for w in workloads:
+        name = w.get("name") if isinstance(w, dict) else None
+        if not isinstance(name, str) or w.get("layout") not in LAYOUTS or not isinstance(w.get("latency"), bool) \
+                or not isinstance(w.get("metric"), str) or not isinstance(w.get("params"), list) \
+                or not all(isinstance(p, dict) for p in w["params"]) \
+                or not (w.get("sweep") is None or isinstance(w["sweep"], dict) and isinstance(w["sweep"].get("param"), str)
+                        and isinstance(w["sweep"].get("label"), str) and isinstance(w["sweep"].get("figures"), list)):
+            problems.append(f"workload {name!r} in the header needs name, metric, layout ({'/'.join(LAYOUTS)}), "
+                            "latency, params and sweep (null or {param, label, figures})")
+    return problems
 
 
 def check_run(obj):
@@ -144,8 +186,8 @@ def check_run(obj):
     if not is_number(obj.get("ns_per_op")):
         problems.append("'ns_per_op' must be a finite number")
     for key, value in obj.items():
-        if key not in CORE_KEYS and value is not None and not is_number(value):
-            problems.append(f"optional field '{key}' must be a number")
+        if key not in CORE_KEYS and value is not None and not is_number(value) and not is_curve(value):
+            problems.append(f"optional field '{key}' must be a number or an object of numbers keyed by numbers")
     return problems
 
 
@@ -169,18 +211,16 @@ def load_raw(directory):
         if not isinstance(obj, dict):
             problems.append(f"{path}:{number}: not a JSON object")
         elif header is None:
-            machine = obj.get("machine") if isinstance(obj.get("machine"), dict) else {}
-            if obj.get("kind") != "header" or not isinstance(machine.get("id"), str) \
-                    or not isinstance(machine.get("cores"), int) or not isinstance(obj.get("runs"), int):
-                problems.append(f"{path}:{number}: first line must be a header with machine.id, "
-                                "machine.cores and runs")
-                header = {}
-            else:
-                header = obj
+            found = header_problems(obj)
+            problems.extend(f"{path}:{number}: {problem}" for problem in found)
+            header = {} if found else obj
         elif obj.get("kind") != "run":
             problems.append(f"{path}:{number}: expected kind 'run', found {obj.get('kind')!r}")
         else:
             found = check_run(obj)
+            declared = [w["name"] for w in header.get("workloads", [])]
+            if not found and obj["workload"] not in declared:
+                found = [f"workload {obj['workload']!r} is not among the header's workloads"]
             problems.extend(f"{path}:{number}: {problem}" for problem in found)
             if not found:
                 params = tuple(sorted((k, str(v)) for k, v in obj["params"].items()))
@@ -243,13 +283,16 @@ class Machine:
         self.directory, self.source, self.header = directory, source, header
         self.id = header["machine"]["id"]
         self.cores = header["machine"]["cores"]
+        self.workloads = {w["name"]: w for w in header["workloads"]}
+        self.labels = {f["key"]: f["label"] for f in header["fields"]}
+        self.field_key = field_sort_key(field_order([header]))
         collected = {}
         for run in runs:
             key = (run["workload"], run["params"], run["entrant"])
             group = collected.setdefault(key, {"family": run["family"], "ns": [], "fields": {}})
             group["ns"].append(run["ns_per_op"])
             for field, value in run.items():
-                if field not in CORE_KEYS and value is not None:
+                if field not in CORE_KEYS and value is not None and not isinstance(value, dict):
                     group["fields"].setdefault(field, []).append(value)
         self.groups = {}
         for key, group in collected.items():
@@ -269,23 +312,25 @@ class Machine:
         return group["median"] if field == "ns_per_op" else group["fields"].get(field)
 
     def tables(self):
-        """(workload, params) pairs in report order; CoreMicro last, as one table (params None)."""
-        pairs = sorted({(g["workload"], g["params"]) for g in self.groups.values()
-                        if g["workload"] != "CoreMicro"},
-                       key=lambda p: (workload_rank(p[0]), p[0], params_sort_key(p[1])))
-        if any(g["workload"] == "CoreMicro" for g in self.groups.values()):
-            pairs.append(("CoreMicro", None))
+        """(workload, params) pairs in the header's workload order, params sorted numerically; a workload of
+        layout "ops" is one table (params None)."""
+        pairs = []
+        for name, info in self.workloads.items():
+            params = self.params_of(name)
+            if params and info["layout"] == "ops":
+                pairs.append((name, None))
+            else:
+                pairs += [(name, p) for p in params]
         return pairs
+
+    def table(self, workload, params):
+        """(columns, rows) of one table: the ops table when params is None, else a ranked table."""
+        return core_table(self, workload) if params is None else ranked_table(self, workload, params)
 
     def params_of(self, workload):
         """All params tuples of a workload, sorted numerically."""
         found = {g["params"] for g in self.groups.values() if g["workload"] == workload}
         return sorted(found, key=params_sort_key)
-
-
-def workload_rank(workload):
-    """Position of a workload in WORKLOAD_ORDER; unknown workloads follow."""
-    return WORKLOAD_ORDER.index(workload) if workload in WORKLOAD_ORDER else len(WORKLOAD_ORDER)
 
 
 def table_heading(machine, workload, params):
@@ -298,7 +343,7 @@ def ranked_table(machine, workload, params):
     """(columns, rows) of one ranked table: rows sorted by median ns/op, then entrant."""
     groups = sorted((g for g in machine.groups.values() if (g["workload"], g["params"]) == (workload, params)),
                     key=lambda g: (g["median"], g["entrant"]))
-    fields = sorted({f for g in groups for f in g["fields"]}, key=field_sort_key)
+    fields = sorted({f for g in groups for f in g["fields"]}, key=machine.field_key)
     peers = [g["median"] for g in groups if g["family"] == "peer"]
     best_peer = min(peers) if peers else None
     baseline = next((g["median"] for g in groups if g["entrant"] == "Baseline"), None)
@@ -309,12 +354,12 @@ def ranked_table(machine, workload, params):
                fmt_ratio(ratio(g["median"], best_peer)), fmt_ratio(ratio(g["median"], baseline))]
         row += [fmt_num(g["fields"].get(f)) for f in fields]
         rows.append(row)
-    return RANKED_COLUMNS + [FIELD_LABELS.get(f, f) for f in fields], rows
+    return RANKED_COLUMNS + [machine.labels.get(f, f) for f in fields], rows
 
 
-def core_table(machine):
-    """(columns, rows) of the CoreMicro table: one row per op (and entrant), sorted by op."""
-    groups = sorted((g for g in machine.groups.values() if g["workload"] == "CoreMicro"),
+def core_table(machine, workload):
+    """(columns, rows) of an ops table: one row per op (and entrant), sorted by op."""
+    groups = sorted((g for g in machine.groups.values() if g["workload"] == workload),
                     key=lambda g: (params_text(g["params"]), g["entrant"]))
     rows = []
     for g in groups:
@@ -616,6 +661,26 @@ def targets(machine):
         add(f"Paced {rate}/s: default's p50 round trip ÷ libuv's", ratio(machine.value("Paced", p, default, "p50_ns"),
                                                                        machine.value("Paced", p, "libuv", "p50_ns")),
             "< 1.00×", lambda r: r < 1.0)
+    modes = {dict(p).get("mode"): p for p in machine.params_of("ActorHop")}
+    if "task-to-actor" in modes:
+        p = modes["task-to-actor"]
+        add("ActorHop task-to-actor: LoopKit ÷ SwiftNIO", ratio(machine.value("ActorHop", p, "LoopKit", "ns_per_op"),
+                                                              machine.value("ActorHop", p, "SwiftNIO", "ns_per_op")),
+            "≤ 0.50×", lambda r: r <= 0.5)
+    if "actor-to-actor" in modes:
+        p = modes["actor-to-actor"]
+        add("ActorHop actor-to-actor: LoopKit ÷ default actor", ratio(machine.value("ActorHop", p, "LoopKit", "ns_per_op"),
+                                                                     machine.value("ActorHop", p, "default actor", "ns_per_op")),
+            "≤ 1.00×", lambda r: r <= 1.0)
+        add("ActorHop actor-to-actor: LoopKit's wake syscalls per hop", machine.value("ActorHop", p, "LoopKit", "wake_syscalls_per_op"),
+            "= 0", lambda a: a == 0, as_ratio=False)
+    for mode, p in sorted(modes.items()):
+        ours, nio = (machine.value("ActorHop", p, e, "allocs_per_op") for e in ("LoopKit", "SwiftNIO"))
+        if ours is not None and nio is not None:
+            # The runtime's own allocations (the caller's re-scheduling) are on both paths: only a whole
+            # allocation per hop more than SwiftNIO's would be LoopKit's.
+            add(f"ActorHop {mode}: LoopKit's allocations per hop minus SwiftNIO's", ours - nio, "< 0.50",
+                lambda d: d < 0.5, as_ratio=False)
     if machine.cores >= 16:
         for c in (8, 16, 32):
             if c in counts:
@@ -634,13 +699,16 @@ TARGETS_NOTE = ("The throughput and idle-CPU targets, computed from this run's m
                 "SwiftNIO; C level: the per-producer ingress's hand-off against the bare ring floor (CoreMicro); "
                 "latency: PingPongLatency p50 against the spinning round-trip floor between the same two threads "
                 "(its floor p50 column, measured interleaved with it); Paced: CPU per "
-                "task against the same configuration with `.park`, and the p50 round trip against libuv's. The "
-                "scaling rows appear only on machines with 16 cores or more.")
+                "task against the same configuration with `.park`, and the p50 round trip against libuv's; ActorHop: "
+                "a round trip to an actor pinned to a LoopKit loop against one pinned to SwiftNIO's loop, a hop "
+                "between two actors on one loop against two default actors, allocations and eventfd writes per hop. "
+                "The scaling rows appear only on machines with 16 cores or more.")
 
 
 def csv_text(machines):
     """summary.csv: one row per machine x workload x params x entrant, in report order, entrants by name."""
-    fields = sorted({f for m in machines for g in m.groups.values() for f in g["fields"]}, key=field_sort_key)
+    order = field_sort_key(field_order([m.header for m in machines]))
+    fields = sorted({f for m in machines for g in m.groups.values() for f in g["fields"]}, key=order)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["machine", "workload", "params", "entrant", "family", "runs", "median_ns_per_op",
@@ -679,26 +747,57 @@ def header_value(header, path):
     return "unknown" if value is None else str(value)
 
 
-def markdown(machines):
-    """The whole report.md text."""
+class Summary:
+    """What report.md and the headline show of one machine, computed once so that the two cannot differ:
+    its tables (workload, params, columns, rows), the configurations table, the targets and the verdicts."""
+
+    def __init__(self, machine):
+        self.tables = [(w, p) + machine.table(w, p) for w, p in machine.tables()]
+        self.config = config_table(machine)
+        self.targets = targets(machine)
+        self.verdicts = [verdict_cas(machine), verdict_wakeup(machine), verdict_batch(machine)]
+
+
+def planned_plots(index, machine):
+    """[(workload, kind, alt text, path relative to the report)] of the plots the header calls for, in
+    report order: every workload's runs; latency percentile curves for a latency workload; the figures
+    against the swept parameter for a workload that sweeps one. Machine `index` (1-based) names the files."""
+    plots = []
+    for name, info in machine.workloads.items():
+        stem = f"plots/M{index}-{name}"
+        plots.append((name, "runs", f"{name}: every run of every entrant", f"{stem}-runs.png"))
+        if info["latency"]:
+            plots.append((name, "percentiles", f"{name}: latency percentiles, median over runs",
+                          f"{stem}-percentiles.png"))
+        if info["sweep"]:
+            plots.append((name, "sweep", f"{name}: medians against {info['sweep']['label']}", f"{stem}-sweep.png"))
+    return plots
+
+
+def markdown(machines, summaries, with_plots):
+    """The whole report.md text; with_plots embeds each workload's plots after its last table."""
     lines = ["# LoopKit benchmark tournament — report", ""] + INTRO + ["", "## Sources", ""]
     lines += md_table(["Machine", "Machine id", "raw.jsonl"],
                       [[f"M{i}", m.id, f"`{m.source}`"] for i, m in enumerate(machines, start=1)])
-    for i, m in enumerate(machines, start=1):
+    for i, (m, summary) in enumerate(zip(machines, summaries), start=1):
         lines += ([] if lines[-1] == "" else [""]) + [f"## M{i} — {m.id}", ""]
         rows = [[label, header_value(m.header, path)] for label, path in HEADER_FIELDS]
         lines += md_table(["Field", "Value"], rows + [["Source", f"`{m.source}`"]])
-        for workload, params in m.tables():
-            columns, rows = core_table(m) if params is None else ranked_table(m, workload, params)
+        plots = planned_plots(i, m) if with_plots else []
+        last = {workload: k for k, (workload, *_) in enumerate(summary.tables)}
+        for k, (workload, params, columns, rows) in enumerate(summary.tables):
             lines += ["", table_heading(m, workload, params), ""] + md_table(columns, rows)
-        columns, rows = config_table(m)
+            if last[workload] == k:
+                for _, _, alt, path in (p for p in plots if p[0] == workload):
+                    lines += ["", f"![{alt}]({path})"]
+        columns, rows = summary.config
         if rows and len(columns) > 2:
             lines += ["", f"### LoopKit configurations — {m.id}", ""] + md_table(columns, rows)
-        rows = targets(m)
-        if rows:
-            lines += ["", f"### Targets — {m.id}", "", TARGETS_NOTE, ""] + md_table(["Target", "Measured", "Limit", "Met"], rows)
+        if summary.targets:
+            lines += ["", f"### Targets — {m.id}", "", TARGETS_NOTE, ""] + md_table(["Target", "Measured", "Limit", "Met"],
+                                                                                    summary.targets)
         lines += ["", f"### Verdicts — {m.id}", ""]
-        for verdict in (verdict_cas(m), verdict_wakeup(m), verdict_batch(m)):
+        for verdict in summary.verdicts:
             lines += [verdict.text(), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -713,29 +812,49 @@ def plain_table(columns, rows):
     return [line(columns)] + [line(r) for r in rows]
 
 
-def print_tables(machines):
-    """Prints every machine's tables and verdict words to stdout."""
-    for m in machines:
-        print(f"=== {m.id} ({m.cores} cores, {header_value(m.header, ('suite',))}, {m.source}) ===")
-        for workload, params in m.tables():
-            columns, rows = core_table(m) if params is None else ranked_table(m, workload, params)
-            print()
-            print(table_heading(m, workload, params)[4:])
-            print("\n".join(plain_table(columns, rows)))
-        columns, rows = config_table(m)
-        if rows and len(columns) > 2:
-            print()
-            print(f"LoopKit configurations — {m.id}")
-            print("\n".join(plain_table(columns, rows)))
-        rows = targets(m)
-        if rows:
-            print()
-            print(f"Targets — {m.id}")
-            print("\n".join(plain_table(["Target", "Measured", "Limit", "Met"], rows)))
-        print()
-        for verdict in (verdict_cas(m), verdict_wakeup(m), verdict_batch(m)):
-            print(f"Verdict: {verdict.title.split(' — ')[0]}: {verdict.word}")
-        print()
+HEADLINE_KEEP_ALL = 8  # a ranked table this short is shown whole on screen
+
+
+def headline_rows(machine, columns, rows):
+    """The rows of one ranked table shown on screen: all of a short table; else the best LoopKit
+    configuration, the default one, Baseline and the peers, in rank order. Returns (rows, left out)."""
+    if len(rows) <= HEADLINE_KEEP_ALL:
+        return rows, 0
+    entrant, family = columns.index("Entrant"), columns.index("Family")
+    best = next((r for r in rows if r[family] == "loopkit"), None)
+    default = machine.header.get("default_entrant")
+    kept = [r for r in rows if r is best or r[entrant] == default or r[family] != "loopkit"]
+    return kept, len(rows) - len(kept)
+
+
+def headline(machines, summaries, report_dir):
+    """The on-screen summary (under 100 columns): per table the ranked entrants with median, min–max, CV and
+    ×best peer, cell for cell as report.md shows them; then targets met, verdicts, and where the report is."""
+    out = []
+    for i, (m, summary) in enumerate(zip(machines, summaries), start=1):
+        out += [f"== M{i} {m.id}: {m.cores} cores, {header_value(m.header, ('suite',))} suite, "
+                f"{header_value(m.header, ('runs',))} runs per entrant ==",
+                "Lower is better; * after the CV marks runs that split into two modes (see report.md)."]
+        for workload, params, columns, rows in summary.tables:
+            metric = m.workloads[workload]["metric"]
+            out += ["", f"{workload}{' ' + params_text(params) if params else ''} ({metric})"]
+            pick = ["Op", "Median ns/op", "Min–max ns/op", "CV %"] if params is None else \
+                ["Rank", "Entrant", "Median ns/op", "Min–max ns/op", "CV %", "×best peer"]
+            shown, left_out = (rows, 0) if params is None else headline_rows(m, columns, rows)
+            modes = columns.index("Modes")
+            cells = [[r[columns.index(c)] + ("*" if c == "CV %" and r[modes] != DASH else "") for c in pick]
+                     for r in shown]
+            names = {"Rank": "#", "Median ns/op": "median", "Min–max ns/op": "min–max", "CV %": "CV %"}
+            out += ["  " + line for line in plain_table([names.get(c, c) for c in pick], cells)]
+            if left_out:
+                out.append(f"  … and {left_out} more LoopKit configurations in report.md")
+        if summary.targets:
+            met = sum(1 for row in summary.targets if row[-1] == "yes")
+            out += ["", f"Targets met: {met} of {len(summary.targets)} (report.md, Targets)"]
+        out += [""] + [f"Verdict, {v.title.split(' — ')[0]}: {v.word}" for v in summary.verdicts] + [""]
+    out += [f"Full report: {os.path.join(report_dir, 'report.md')}",
+            f"(every table and plot, the verdicts' reasons; one row per group: {os.path.join(report_dir, 'summary.csv')})"]
+    return "\n".join(out)
 
 
 def main(argv):
@@ -759,12 +878,20 @@ def main(argv):
         print("report.py: two directories come from the same machine id; give each machine one directory",
               file=sys.stderr)
         return 1
+    with_plots = os.path.isdir(os.path.join(directories[0], "plots"))
+    if with_plots:
+        missing = [path for i, m in enumerate(machines, start=1) for *_, path in planned_plots(i, m)
+                   if not os.path.isfile(os.path.join(directories[0], path))]
+        if missing:
+            print(f"report.py: {directories[0]}/plots/ lacks {', '.join(missing)} (run bench/plots.py first)",
+                  file=sys.stderr)
+            return 1
+    summaries = [Summary(m) for m in machines]
     with open(os.path.join(directories[0], "summary.csv"), "w", encoding="utf-8", newline="") as handle:
         handle.write(csv_text(machines))
     with open(os.path.join(directories[0], "report.md"), "w", encoding="utf-8") as handle:
-        handle.write(markdown(machines))
-    print_tables(machines)
-    print(f"report.py: wrote {directories[0]}/summary.csv and {directories[0]}/report.md", file=sys.stderr)
+        handle.write(markdown(machines, summaries, with_plots))
+    print(headline(machines, summaries, directories[0]))
     return 0
 
 

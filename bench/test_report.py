@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""Self-test of bench/report.py and bench/verify.py: `python3 bench/test_report.py` (no pytest needed).
+"""Self-test of bench/report.py, bench/verify.py and bench/plots.py: `python3 bench/test_report.py` (no pytest
+needed).
 
 Builds reports from bench/fixtures/ in a temporary directory, checks that verify.py accepts them, then
-hand-edits numbers, rows, citations and raw lines and checks that verify.py rejects each edit.
+hand-edits numbers, rows, citations and raw lines and checks that verify.py rejects each edit. The plot checks
+run without matplotlib (plots.py checks its data before it imports it); drawing is tested where matplotlib
+is installed (bench/.venv after any `make bench-*`).
 """
 
+import importlib.util
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +25,37 @@ sys.path.insert(0, BENCH)
 
 import report  # noqa: E402  (the test may use both; verify.py itself never imports report.py)
 import verify  # noqa: E402
+
+FIELDS = [{"key": k, "label": v} for k, v in (
+    ("p50_ns", "p50 ns"), ("p99_ns", "p99 ns"), ("p999_ns", "p99.9 ns"), ("floor_p50_ns", "floor p50 ns"),
+    ("submit_ns_per_op", "submit ns/op"), ("allocs_per_op", "allocs/op"),
+    ("wake_syscalls_per_op", "wake syscalls/op"), ("probes", "probes"))]
+
+
+def registry(header, lines, latency=(), sweeps=None, ops=()):
+    """Adds the header's registry part (fields, workloads) for the workloads the run lines use, in order of
+    first use: `latency` names latency workloads, `sweeps` maps a workload to its swept parameter, `ops`
+    names workloads with the ops layout."""
+    workloads = {}
+    for line in lines:
+        w = workloads.setdefault(line["workload"], {"params": [], "entrants": []})
+        if line["params"] not in w["params"]:
+            w["params"].append(line["params"])
+        if line["entrant"] not in w["entrants"]:
+            w["entrants"].append(line["entrant"])
+    sweeps = sweeps or {}
+    header["fields"] = FIELDS
+    header["workloads"] = [
+        {"name": name, "about": f"{name}.", "metric": "ns per task", "layout": "ops" if name in ops else "ranked",
+         "latency": name in latency, "fields": [], "params": w["params"], "entrants": w["entrants"],
+         "sweep": {"param": sweeps[name], "label": sweeps[name], "figures": ["ns_per_op"]} if name in sweeps else None}
+        for name, w in workloads.items()]
+    return header
+
+
+def write_raw(directory, header, lines):
+    os.makedirs(directory, exist_ok=True)
+    write(os.path.join(directory, "raw.jsonl"), "".join(json.dumps(l) + "\n" for l in [header] + lines))
 
 
 def run(script, *args):
@@ -111,7 +147,9 @@ class QuickSuite(Base):
 
     def test_outputs_and_verdicts(self):
         md = read(os.path.join(self.dir("quick"), "report.md"))
-        self.assertIn("Rank  Entrant", self.stdout)
+        self.assertIn("#  Entrant", self.stdout)
+        self.assertIn(f"Full report: {os.path.join(self.dir('quick'), 'report.md')}", self.stdout)
+        self.assertTrue(all(len(line) <= 100 for line in self.stdout.splitlines() if self.tmp not in line))
         self.assertIn("generated from `raw.jsonl` by `bench/report.py`", md)
         self.assertIn("**CAS contention — does submit cost grow with producers?** Verdict: **not supported**", md)
         self.assertIn("P > cores measures oversubscription", md)
@@ -236,7 +274,7 @@ class TargetsAndModes(Base):
                                                  "kernel": "6.18", "hostname": "t-box"},
                   "toolchain": "Swift 6.3.1", "commit": "abc", "date": "2026-12-03T00:00:00Z",
                   "command": "loopbench", "suite": "full", "runs": 5, "default_entrant": self.DEFAULT}
-        lines = [header]
+        lines = []
 
         def runs(workload, params, entrant, family, values, **fields):
             for i, v in enumerate(values):
@@ -254,8 +292,7 @@ class TargetsAndModes(Base):
         for op, values in (("floor_handoff", [20, 20, 21, 21, 22]), ("ingress_per_producer_handoff", [25, 26, 27, 28, 29]),
                            ("floor_round_trip", [100, 101, 102, 103, 104])):
             runs("CoreMicro", {"op": op}, "CLoopCore", "loopkit", values)
-        os.makedirs(self.dir("targets"))
-        write(os.path.join(self.dir("targets"), "raw.jsonl"), "".join(json.dumps(l) + "\n" for l in lines))
+        write_raw(self.dir("targets"), registry(header, lines, ops=("CoreMicro",)), lines)
 
     def test_targets_and_modes(self):
         self.write_run()
@@ -279,6 +316,144 @@ class TargetsAndModes(Base):
         self.assert_rejected("targets", "Modes")
         self.edit("targets", "report.md", "40.5 (2) / 126 (3)", "—")
         self.assert_rejected("targets", "Modes")
+
+
+class Headline(Base):
+    """The on-screen summary shows report.md's own cells, compactly."""
+
+    def test_rows_match_the_report(self):
+        stdout = self.build("quick")
+        md = read(os.path.join(self.dir("quick"), "report.md"))
+        row = re.search(r"^\s+(\d+)\s+(LoopKit lock-free/epoll/spin)\s+(\S+)\s+(\S+)\s+(\S+?)\*?\s+(\S+)$",
+                        stdout.split("PingPong tasks=200000")[1], re.M)
+        self.assertIsNotNone(row, stdout)
+        rank, entrant, median, spread, cv, best = row.groups()
+        self.assertIn(f"| {rank} | {entrant} | loopkit | {median} | {spread} | {cv} |", md)
+        self.assertIn(best, md.split("### PingPong tasks=200000")[1].split("###")[0])
+        self.assertIn("Verdict, CAS contention: not supported", stdout)
+
+
+class Registry(Base):
+    """The workload list, its order, layouts and field labels come from the raw.jsonl header."""
+
+    def header_and_lines(self):
+        """The quick fixture's header and run lines, after a good report of it (verify.py reads report.md)."""
+        self.build("quick")
+        lines = [json.loads(l) for l in read(os.path.join(self.dir("quick"), "raw.jsonl")).splitlines() if l]
+        return lines[0], lines[1:]
+
+    def test_order_follows_the_header(self):
+        header, lines = self.header_and_lines()
+        header["workloads"] = header["workloads"][::-1]
+        write_raw(self.dir("quick"), header, lines)
+        self.build("quick")
+        md = read(os.path.join(self.dir("quick"), "report.md"))
+        self.assertLess(md.index("### MultiProducer"), md.index("### PingPong tasks"))
+
+    def test_undeclared_workload_is_rejected(self):
+        header, lines = self.header_and_lines()
+        header["workloads"] = [w for w in header["workloads"] if w["name"] != "Burst"]
+        write_raw(self.dir("quick"), header, lines)
+        code, output = run("report.py", self.dir("quick"))
+        self.assertEqual(code, 1, output)
+        self.assertIn("workload 'Burst' is not among the header's workloads", output)
+        self.assert_rejected("quick", "workload Burst not declared in the header")
+
+    def test_header_without_registry_is_rejected(self):
+        header, lines = self.header_and_lines()
+        del header["workloads"]
+        write_raw(self.dir("quick"), header, lines)
+        code, output = run("report.py", self.dir("quick"))
+        self.assertEqual(code, 1, output)
+        self.assertIn("'workloads' must list the workloads measured", output)
+        self.assert_rejected("quick", "no workloads list")
+
+
+class Plots(Base):
+    """plots.py refuses data that lacks a planned workload; report.md embeds every plot and verify.py checks it."""
+
+    def synthetic(self, name, drop=None):
+        """A run with PingPong (one bimodal entrant), a latency workload and a sweep; `drop` leaves out the
+        runs of one workload (or of one 'workload producers=N' case)."""
+        header = {"kind": "header", "machine": {"id": "p-box/2x Test CPU", "cpu": "Test CPU", "cores": 2,
+                                                 "kernel": "6.18", "hostname": "p-box"},
+                  "suite": "quick", "runs": 4, "default_entrant": "LoopKit a"}
+        lines, generator = [], random.Random(3)
+        entrants = [("LoopKit a", "loopkit"), ("Baseline", "baseline"), ("libuv", "peer")]
+
+        def add(workload, params, base, **extra):
+            for entrant, family in entrants:
+                for i in range(4):
+                    value = base * (1 + entrants.index((entrant, family))) * (2 if entrant == "libuv" and i % 2 else 1)
+                    line = {"kind": "run", "entrant": entrant, "family": family, "workload": workload,
+                            "params": params, "run": i, "ns_per_op": value * generator.uniform(0.95, 1.05)}
+                    for key, make in extra.items():
+                        line[key] = make(value)
+                    lines.append(line)
+
+        add("PingPong", {"tasks": "1000"}, 30)
+        curve = lambda v: {p: v * (1 + k) for k, p in enumerate(("50", "90", "99", "99.9", "99.99"))}
+        add("PingPongLatency", {"rounds": "100"}, 500, p50_ns=lambda v: v, percentiles_ns=curve)
+        for producers in (1, 2, 4):
+            add("MultiProducer", {"producers": str(producers), "tasks_per_producer": "100"}, 40 + producers,
+                submit_ns_per_op=lambda v: v / 2)
+        registry(header, lines, latency=("PingPongLatency",), sweeps={"MultiProducer": "producers"})
+        lines = [l for l in lines if drop not in (l["workload"], f"{l['workload']} producers={l['params'].get('producers')}")]
+        write_raw(self.dir(name), header, lines)
+
+    def test_a_planned_workload_without_data_fails_loudly(self):
+        self.synthetic("gap", drop="PingPongLatency")
+        code, output = run("plots.py", self.dir("gap"))
+        self.assertEqual(code, 1, output)
+        self.assertIn("workload PingPongLatency is in the header but has no runs", output)
+        self.assertFalse(os.path.exists(os.path.join(self.dir("gap"), "plots")))
+
+    def test_a_planned_case_without_data_fails_loudly(self):
+        self.synthetic("gap", drop="MultiProducer producers=2")
+        code, output = run("plots.py", self.dir("gap"))
+        self.assertEqual(code, 1, output)
+        self.assertIn("MultiProducer producers=2 tasks_per_producer=100 has no runs", output)
+
+    def test_latency_workload_without_curves_fails_loudly(self):
+        self.synthetic("gap")
+        path = os.path.join(self.dir("gap"), "raw.jsonl")
+        lines = [{k: v for k, v in json.loads(l).items() if k != "percentiles_ns"} for l in read(path).splitlines()]
+        write(path, "".join(json.dumps(l) + "\n" for l in lines))
+        code, output = run("plots.py", self.dir("gap"))
+        self.assertEqual(code, 1, output)
+        self.assertIn("latency workload PingPongLatency has no percentiles_ns", output)
+
+    def test_embedded_plots_are_checked(self):
+        self.synthetic("p")
+        os.makedirs(os.path.join(self.dir("p"), "plots"))
+        machine = report.Machine(self.dir("p"), "", *report.load_raw(self.dir("p")))
+        planned = [path for *_, path in report.planned_plots(1, machine)]
+        self.assertEqual(len(planned), 5)  # runs x3, PingPongLatency percentiles, MultiProducer sweep
+        for path in planned[1:]:
+            write(os.path.join(self.dir("p"), path), "")
+        code, output = run("report.py", self.dir("p"))
+        self.assertEqual(code, 1, output)
+        self.assertIn(planned[0], output)
+        write(os.path.join(self.dir("p"), planned[0]), "")
+        self.build("p")
+        md = read(os.path.join(self.dir("p"), "report.md"))
+        self.assertIn("![MultiProducer: medians against producers](plots/M1-MultiProducer-sweep.png)", md)
+        self.edit("p", "report.md", "![MultiProducer: medians against producers](plots/M1-MultiProducer-sweep.png)", "")
+        self.assert_rejected("p", "plots", "M1-MultiProducer-sweep.png")
+        self.build("p")
+        os.remove(os.path.join(self.dir("p"), planned[1]))
+        self.assert_rejected("p", planned[1], "missing")
+
+    @unittest.skipUnless(importlib.util.find_spec("matplotlib"), "matplotlib not installed (make bench-quick installs it)")
+    def test_draws_every_planned_plot(self):
+        self.synthetic("p")
+        code, output = run("plots.py", self.dir("p"))
+        self.assertEqual(code, 0, output)
+        machine = report.Machine(self.dir("p"), "", *report.load_raw(self.dir("p")))
+        for *_, path in report.planned_plots(1, machine):
+            with open(os.path.join(self.dir("p"), path), "rb") as handle:
+                self.assertEqual(handle.read(8), b"\x89PNG\r\n\x1a\n", path)
+        self.build("p")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ Re-derives every number in DIR/summary.csv and DIR/report.md from DIR/raw.jsonl 
 raw.jsonl files listed in report.md's Sources table) and exits 1 listing each mismatch as
 `file: location: expected ..., found ...`. Malformed raw.jsonl lines, missing or extra rows, tables or
 citations, a wrong verdict, and a number in running text that is not followed by a checkable
-[source] all count as mismatches.
+[source] all count as mismatches. The workloads, their order and layout, and the per-run fields with their
+labels come from the raw.jsonl header (loopbench's registry). When DIR/plots/ exists, every plot the header
+calls for must be embedded after its workload's last table and exist, and no other image may appear.
 
 Formatting rules (the documented ones, re-implemented here): 3 significant digits with trailing zeros,
 no exponent; an integer once the rounded value reaches 1000; ratios with 2 decimals and "×"; rounding
@@ -26,12 +28,7 @@ import sys
 
 DASH = "—"
 BASE_KEYS = {"kind", "entrant", "family", "workload", "params", "run", "ns_per_op"}
-FIELD_ORDER = ["p50_ns", "p99_ns", "p999_ns", "floor_p50_ns", "submit_ns_per_op", "allocs_per_op", "wake_syscalls_per_op",
-               "probes"]
-LABELS = {"p50_ns": "p50 ns", "p99_ns": "p99 ns", "p999_ns": "p99.9 ns", "floor_p50_ns": "floor p50 ns",
-          "submit_ns_per_op": "submit ns/op",
-          "allocs_per_op": "allocs/op", "wake_syscalls_per_op": "wake syscalls/op", "probes": "probes"}
-WORKLOADS = ["PingPong", "PingPongLatency", "Burst", "MultiProducer", "Wakeup", "Paced", "BatchBudget"]
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 TITLE = "# LoopKit benchmark tournament — report"
 HEADER_ROWS = [("Machine id", "machine.id"), ("CPU", "machine.cpu"), ("Cores", "machine.cores"),
                ("Kernel", "machine.kernel"), ("Hostname", "machine.hostname"), ("Toolchain", "toolchain"),
@@ -51,8 +48,10 @@ TARGETS_NOTE = ("The throughput and idle-CPU targets, computed from this run's m
                 "SwiftNIO; C level: the per-producer ingress's hand-off against the bare ring floor (CoreMicro); "
                 "latency: PingPongLatency p50 against the spinning round-trip floor between the same two threads "
                 "(its floor p50 column, measured interleaved with it); Paced: CPU per "
-                "task against the same configuration with `.park`, and the p50 round trip against libuv's. The "
-                "scaling rows appear only on machines with 16 cores or more.")
+                "task against the same configuration with `.park`, and the p50 round trip against libuv's; ActorHop: "
+                "a round trip to an actor pinned to a LoopKit loop against one pinned to SwiftNIO's loop, a hop "
+                "between two actors on one loop against two default actors, allocations and eventfd writes per hop. "
+                "The scaling rows appear only on machines with 16 cores or more.")
 BARE_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?[×%]?")
 CITATION = re.compile(r"\*\*([^*]+)\*\* \[([^\]]+)\]")
 
@@ -149,10 +148,15 @@ def read_raw(path, out):
                     and type(machine.get("cores")) is int and type(item.get("runs")) is int):
                 out.add(path, where, "header line with machine.id, machine.cores, runs", "malformed header")
                 header = {}
+            elif registry_problem(item):
+                out.add(path, where, "the header's fields and workloads (loopbench's registry)", registry_problem(item))
+                header = {}
             else:
                 header = item
             continue
         problem = run_problem(item)
+        if not problem and item["workload"] not in [w["name"] for w in header.get("workloads", [])]:
+            problem = f"workload {item['workload']} not declared in the header"
         if problem:
             out.add(path, where, "a well-formed run line", problem)
             continue
@@ -164,7 +168,7 @@ def read_raw(path, out):
         group = groups.setdefault(key, {"family": item["family"], "ns": [], "fields": {}})
         group["ns"].append(item["ns_per_op"])
         for name, value in item.items():
-            if name not in BASE_KEYS and value is not None:
+            if name not in BASE_KEYS and value is not None and type(value) is not dict:
                 group["fields"].setdefault(name, []).append(value)
     if header is None:
         out.add(path, "line 1", "a header line", "empty file")
@@ -187,9 +191,35 @@ def run_problem(item):
     if not good_number(item.get("ns_per_op")):
         return "ns_per_op must be a finite number"
     for name, value in item.items():
-        if name not in BASE_KEYS and value is not None and not good_number(value):
-            return f"{name} must be a number"
+        if name not in BASE_KEYS and value is not None and not good_number(value) and not curve(value):
+            return f"{name} must be a number (or a curve: an object of numbers keyed by numbers)"
     return None
+
+
+def curve(value):
+    """An object of finite numbers keyed by numeric strings, e.g. percentiles_ns."""
+    if type(value) is not dict or not value:
+        return False
+    for key, number in value.items():
+        if not re.fullmatch(r"\d+(\.\d+)?", key) or not good_number(number):
+            return False
+    return True
+
+
+def registry_problem(header):
+    """What is missing from the header's registry part ('' if nothing)."""
+    fields, workloads = header.get("fields"), header.get("workloads")
+    if type(fields) is not list or any(type(f) is not dict or type(f.get("key")) is not str
+                                       or type(f.get("label")) is not str for f in fields):
+        return "no fields list of {key, label}"
+    if type(workloads) is not list or not workloads:
+        return "no workloads list"
+    for w in workloads:
+        if type(w) is not dict or type(w.get("name")) is not str or w.get("layout") not in ("ranked", "ops") \
+                or type(w.get("latency")) is not bool or type(w.get("metric")) is not str \
+                or type(w.get("params")) is not list or not (w.get("sweep") is None or type(w["sweep"]) is dict):
+            return f"workload {w.get('name') if type(w) is dict else w!r} lacks name/metric/layout/latency/params/sweep"
+    return ""
 
 
 class Box:
@@ -199,6 +229,9 @@ class Box:
         self.header, self.groups, self.source = header, groups, source
         self.id = header["machine"]["id"]
         self.cores = header["machine"]["cores"]
+        self.workloads = header["workloads"]
+        self.order = [f["key"] for f in header["fields"]]
+        self.labels = {f["key"]: f["label"] for f in header["fields"]}
 
     def get(self, workload, params, entrant, field):
         """Median of a field for a group, or None."""
@@ -220,7 +253,7 @@ class Box:
     def fields(self, keys):
         """Optional fields present in any of the given groups, in documented order."""
         found = {f for k in keys for f in self.groups[k]["fields"]}
-        return sorted(found, key=lambda f: (FIELD_ORDER.index(f) if f in FIELD_ORDER else 99, f))
+        return sorted(found, key=lambda f: (self.order.index(f) if f in self.order else len(self.order), f))
 
     def param_sets(self, workload):
         """Distinct params of a workload, integers compared as numbers."""
@@ -228,11 +261,28 @@ class Box:
         return sorted(found, key=lambda p: [(n, (0, int(v), "") if v.isdigit() else (1, 0, v)) for n, v in p])
 
     def tables(self):
-        """(workload, params) in documented order; ('CoreMicro', None) last."""
-        names = {k[0] for k in self.groups if k[0] != "CoreMicro"}
-        ordered = sorted(names, key=lambda w: (WORKLOADS.index(w) if w in WORKLOADS else len(WORKLOADS), w))
-        pairs = [(w, p) for w in ordered for p in self.param_sets(w)]
-        return pairs + ([("CoreMicro", None)] if any(k[0] == "CoreMicro" for k in self.groups) else [])
+        """(workload, params) in the header's workload order; (workload, None) for an "ops" layout."""
+        pairs = []
+        for w in self.workloads:
+            found = self.param_sets(w["name"])
+            if found and w["layout"] == "ops":
+                pairs.append((w["name"], None))
+            else:
+                pairs += [(w["name"], p) for p in found]
+        return pairs
+
+    def plots(self, index):
+        """{workload: [(alt, path)]}: the images the header calls for (written from the stated rule: runs
+        always, percentiles when latency, medians against the swept parameter when it sweeps one)."""
+        found = {}
+        for w in self.workloads:
+            name, stem = w["name"], f"plots/M{index}-{w['name']}"
+            found[name] = [(f"{name}: every run of every entrant", f"{stem}-runs.png")]
+            if w["latency"]:
+                found[name].append((f"{name}: latency percentiles, median over runs", f"{stem}-percentiles.png"))
+            if w["sweep"]:
+                found[name].append((f"{name}: medians against {w['sweep']['label']}", f"{stem}-sweep.png"))
+        return found
 
 
 def bimodal(values):
@@ -273,8 +323,8 @@ def expected_tables(box):
     """{heading: (columns, [(row key, [cell specs])])} for every table of one machine."""
     tables = {}
     for workload, params in box.tables():
-        if params is None:  # CoreMicro: one row per op, sorted by op
-            keys = sorted((k for k in box.groups if k[0] == "CoreMicro"), key=lambda k: (kv(k[1]), k[2]))
+        if params is None:  # an "ops" layout: one row per op, sorted by op
+            keys = sorted((k for k in box.groups if k[0] == workload), key=lambda k: (kv(k[1]), k[2]))
             columns = ["Op", "Entrant", "Median ns/op", "Min–max ns/op", "CV %", "Runs", "Modes"]
             rows = []
             for k in keys:
@@ -289,7 +339,7 @@ def expected_tables(box):
         base = box.get(workload, params, "Baseline", "ns_per_op")
         extra = box.fields(keys)
         columns = ["Rank", "Entrant", "Family", "Median ns/op", "Min–max ns/op", "CV %", "Runs", "Modes",
-                   "×best peer", "×Baseline"] + [LABELS.get(f, f) for f in extra]
+                   "×best peer", "×Baseline"] + [box.labels.get(f, f) for f in extra]
         rows = []
         for rank, k in enumerate(keys, start=1):
             m = box.get(*k, "ns_per_op")
@@ -376,6 +426,24 @@ def expected_targets(box):
                                                                   box.get("Paced", p, park, "ns_per_op")), "≤ 1.20×", lambda x: x <= 1.2)
         row(f"Paced {r}/s: default's p50 round trip ÷ libuv's", over(box.get("Paced", p, d, "p50_ns"),
                                                                    box.get("Paced", p, "libuv", "p50_ns")), "< 1.00×", lambda x: x < 1)
+    hops = {dict(p).get("mode"): p for p in box.param_sets("ActorHop")}
+    if "task-to-actor" in hops:
+        p = hops["task-to-actor"]
+        row("ActorHop task-to-actor: LoopKit ÷ SwiftNIO", over(box.get("ActorHop", p, "LoopKit", "ns_per_op"),
+                                                             box.get("ActorHop", p, "SwiftNIO", "ns_per_op")),
+            "≤ 0.50×", lambda x: x <= 0.5)
+    if "actor-to-actor" in hops:
+        p = hops["actor-to-actor"]
+        row("ActorHop actor-to-actor: LoopKit ÷ default actor", over(box.get("ActorHop", p, "LoopKit", "ns_per_op"),
+                                                                    box.get("ActorHop", p, "default actor", "ns_per_op")),
+            "≤ 1.00×", lambda x: x <= 1)
+        row("ActorHop actor-to-actor: LoopKit's wake syscalls per hop", box.get("ActorHop", p, "LoopKit", "wake_syscalls_per_op"),
+            "= 0", lambda a: a == 0, "num")
+    for mode in sorted(hops):
+        p = hops[mode]
+        ours, nio = box.get("ActorHop", p, "LoopKit", "allocs_per_op"), box.get("ActorHop", p, "SwiftNIO", "allocs_per_op")
+        if ours is not None and nio is not None:
+            row(f"ActorHop {mode}: LoopKit's allocations per hop minus SwiftNIO's", ours - nio, "< 0.50", lambda x: x < 0.5, "num")
     if box.cores >= 16:
         for c in (8, 16, 32):
             if c in counts:
@@ -632,7 +700,10 @@ def check_csv(path, boxes, out):
     all_fields = set()
     for box in boxes:
         all_fields |= set(box.fields(list(box.groups)))
-    fields = sorted(all_fields, key=lambda f: (FIELD_ORDER.index(f) if f in FIELD_ORDER else 99, f))
+    order = []
+    for box in boxes:
+        order += [f for f in box.order if f not in order]
+    fields = sorted(all_fields, key=lambda f: (order.index(f) if f in order else len(order), f))
     columns = ["machine", "workload", "params", "entrant", "family", "runs", "median_ns_per_op", "min_ns_per_op",
                "max_ns_per_op", "cv_percent", "modes"] + [f"median_{f}" for f in fields]
     if not rows or rows[0] != columns:
@@ -696,7 +767,15 @@ def check_report(directory, out):
         return
     check_csv(os.path.join(directory, "summary.csv"), boxes, out)
     expected = {"(intro)": None, TITLE: None, "## Sources": None}
+    images = {}  # heading -> [(alt, path)] expected there
+    with_plots = os.path.isdir(os.path.join(directory, "plots"))
     for index, box in enumerate(boxes, start=1):
+        if with_plots:
+            plots = box.plots(index)
+            tables = box.tables()
+            for k, (workload, params) in enumerate(tables):  # a workload's plots follow its last table
+                last = k + 1 == len(tables) or tables[k + 1][0] != workload
+                images[heading_for(box, workload, params)] = plots[workload] if last else []
         header_rows = [[label, str(lookup(box.header, path)).replace("\n", " ")] for label, path in HEADER_ROWS]
         expected[f"## M{index} — {box.id}"] = ("header", header_rows + [["Source", f"`{box.source}`"]])
         for heading, table in expected_tables(box).items():
@@ -713,6 +792,9 @@ def check_report(directory, out):
         if heading not in found:
             out.add("report.md", heading, "present", "missing section")
     for heading, rows, paragraphs in blocks:
+        check_images(directory, heading, [l for l in paragraphs if IMAGE.fullmatch(l.strip())],
+                     images.get(heading, []), out)
+        paragraphs = [l for l in paragraphs if not IMAGE.fullmatch(l.strip())]
         if heading not in expected:
             out.add("report.md", heading, "no such section", "extra section")
         elif found.count(heading) > 1:
@@ -737,6 +819,17 @@ def check_report(directory, out):
         out.add("report.md", "section order", " > ".join(h for h in expected if h in found), " > ".join(in_order))
     if found[1:2] != [TITLE]:
         out.add("report.md", "line 1", TITLE, found[1] if len(found) > 1 else "nothing")
+
+
+def check_images(directory, heading, lines, wanted, out):
+    """The image lines of one section against the plots expected there; each must exist beside report.md."""
+    found = [IMAGE.fullmatch(l.strip()).groups() for l in lines]
+    if found != wanted:
+        out.add("report.md", f"{heading}: plots", ", ".join(p for _, p in wanted) or "no image",
+                ", ".join(f"![{a}]({p})" for a, p in found) or "none")
+    for _, path in found:
+        if not os.path.isfile(os.path.join(directory, path)):
+            out.add("report.md", f"{heading}: {path}", "the plot file", "missing")
 
 
 def check_header(heading, expected_rows, rows, out):

@@ -5,9 +5,14 @@ public enum PollBackend: Sendable, Equatable, CustomStringConvertible {
     /// io_uring where a ring can be set up, epoll otherwise. The environment variable
     /// `LOOPKIT_BACKEND=epoll|io_uring|auto` overrides the configured choice.
     case auto
+    /// epoll, level-triggered, on every Linux kernel.
     case epoll
+    /// io_uring (liburing): one system call waits for I/O and wakeups. Needs kernel 5.11 or later and
+    /// io_uring not disabled (`kernel.io_uring_disabled`) nor refused by seccomp; `run()` throws
+    /// `EventLoopError.backendUnavailable` otherwise.
     case ioUring
 
+    /// "auto", "epoll" or "io_uring": the values `LOOPKIT_BACKEND` takes.
     public var description: String {
         switch self {
         case .auto: return "auto"
@@ -89,6 +94,7 @@ public protocol MonotonicClock: Sendable {
 
 /// `CLOCK_MONOTONIC`.
 public struct SystemMonotonicClock: MonotonicClock {
+    /// The system's monotonic clock.
     public init() {}
     public func nanoseconds() -> Int64 { lk_clock_now_ns() }
 }
@@ -139,6 +145,7 @@ extension EventLoop {
         /// buffer rings take. Default true. (epoll never uses a ring.)
         public var usesBufferRing: Bool = true
 
+        /// A configuration with every default above.
         public init() {}
     }
 }

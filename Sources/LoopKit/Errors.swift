@@ -47,6 +47,7 @@ public enum EventLoopError: Error, Equatable, Sendable {
 }
 
 extension EventLoopError: CustomStringConvertible {
+    /// A one-line account of the error, with the system's text for an errno.
     public var description: String {
         switch self {
         case .terminated: return "the event loop has terminated"

@@ -7,9 +7,12 @@ public struct LatencyHistogram: Sendable, Equatable {
     private static let bucketCount = linear + 57 * subBuckets
 
     private var counts: [UInt64]
+    /// How many values were recorded.
     public private(set) var count: UInt64 = 0
+    /// The largest value recorded, exactly; 0 when none was.
     public private(set) var max: UInt64 = 0
 
+    /// An empty histogram.
     public init() { counts = Array(repeating: 0, count: Self.bucketCount) }
 
     static func index(of value: UInt64) -> Int {
@@ -28,16 +31,33 @@ public struct LatencyHistogram: Sendable, Equatable {
         return ((sub + 1) << UInt64(shift)) - 1
     }
 
+    /// Records `value` (nanoseconds). O(1).
     public mutating func record(_ value: UInt64) {
         counts[Self.index(of: value)] &+= 1
         count &+= 1
         if value > max { max = value }
     }
 
+    /// Adds every value `other` recorded, as if each had been recorded here.
     public mutating func add(_ other: LatencyHistogram) {
         for i in counts.indices { counts[i] &+= other.counts[i] }
         count &+= other.count
         max = Swift.max(max, other.max)
+    }
+
+    /// A range of the histogram: `count` recorded values, each at most `upperBound` and above the previous
+    /// bucket's bound.
+    public struct Bucket: Sendable, Equatable {
+        /// The largest value the bucket holds, in nanoseconds.
+        public var upperBound: UInt64
+        /// How many recorded values fell into the bucket.
+        public var count: UInt64
+    }
+
+    /// The buckets that hold at least one value, in ascending order. For exporting the distribution (for
+    /// example the difference between two snapshots); O(number of buckets).
+    public var nonEmptyBuckets: [Bucket] {
+        counts.indices.compactMap { i in counts[i] == 0 ? nil : Bucket(upperBound: Self.upperBound(of: i), count: counts[i]) }
     }
 
     /// The value at `percentile` (0...100): the smallest bucket bound with at least that share of the

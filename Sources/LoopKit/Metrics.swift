@@ -7,22 +7,30 @@ extension EventLoop {
     public struct Metrics: Sendable, Equatable {
         /// Ticks run.
         public var ticks: UInt64 = 0
-        /// Tasks run per lane.
+        /// External tasks run (`submit`, `perform`, executor jobs).
         public var externalTasksRun: UInt64 = 0
+        /// Internal tasks run (`submitInternal`), inline ones included.
         public var internalTasksRun: UInt64 = 0
+        /// Microtasks run (`queueMicrotask`).
         public var microtasksRun: UInt64 = 0
+        /// Timers that fired.
         public var timersFired: UInt64 = 0
+        /// Readiness events handed to fd handlers.
         public var ioEventsDispatched: UInt64 = 0
-        /// Tasks submitted from other threads and not yet run, per lane; microtasks waiting.
+        /// External tasks submitted from other threads and not yet run.
         public var externalQueueDepth: UInt64 = 0
+        /// Internal tasks submitted from other threads and not yet run.
         public var internalQueueDepth: UInt64 = 0
+        /// Microtasks waiting.
         public var microtaskQueueDepth: UInt64 = 0
-        /// Producers that found the loop asleep and asked for a wakeup, and the eventfd writes that cost.
+        /// Producers that found the loop asleep and asked for a wakeup.
         public var wakeRequests: UInt64 = 0
+        /// The eventfd writes those requests cost (at most one per sleep: the requests are deduplicated).
         public var wakeSyscalls: UInt64 = 0
         /// Submit-to-start latency of tasks submitted from other threads (external and internal lanes), ns.
         public var taskLatency = LatencyHistogram()
 
+        /// Metrics with every count zero.
         public init() {}
     }
 

@@ -3,6 +3,7 @@
 public struct TimerID: Hashable, Sendable, CustomStringConvertible {
     let loopID: UInt64
     let raw: UInt64
+    /// "TimerID(<number> of loop <loop id>)".
     public var description: String { "TimerID(\(raw) of loop \(loopID))" }
 }
 

@@ -176,6 +176,40 @@ actor Pinned {
         await loop.shutdown()
     }
 
+    /// Awaits racing the loop's termination: each `perform` either returns its value or throws `.terminated`
+    /// (refused, or released unrun by close()); none is left suspended.
+    @Test(arguments: [false, true])
+    func awaitsRacingShutdownOrCloseEachCompleteOrFailNoneHangs(close: Bool) async throws {
+        let loop = try startedLoop()
+        let tasks = 4
+        let perTask = stressCount(25_000, minimum: 1_000)
+        let finished = Counter()
+        let failed = Counter()
+        let unexpected = OrderLog<String>()
+        let racers = (0..<tasks).map { _ in
+            Task {
+                for i in 0..<perTask {
+                    do {
+                        let value = try await loop.perform { i }
+                        if value != i { unexpected.append("perform returned \(value) for \(i)") }
+                    } catch EventLoopError.terminated {
+                        failed.increment()
+                    } catch {
+                        unexpected.append("\(error)")
+                    }
+                    finished.increment()
+                }
+            }
+        }
+        #expect(await awaitCondition { finished.count >= tasks * perTask / 10 })
+        if close { await loop.close() } else { await loop.shutdown() }
+        #expect(await awaitCondition(seconds: 60) { finished.count == tasks * perTask },
+                "\(tasks * perTask - finished.count) awaits still suspended")
+        for racer in racers { await racer.value }
+        #expect(unexpected.snapshot.isEmpty, "\(unexpected.snapshot.prefix(3))")
+        #expect(failed.count > 0, "the termination came after every await: nothing raced it")
+    }
+
     // MARK: Async API
 
     @Test func sleepResumesAfterItsDurationOnTheCallersExecutor() async throws {

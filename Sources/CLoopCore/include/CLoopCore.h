@@ -14,5 +14,6 @@
 #include "lk_io.h"
 #include "lk_thread.h"
 #include "lk_clock.h"
+#include "lk_affinity.h"
 
 #endif

@@ -210,6 +210,18 @@ struct lkb_pingpong {
     alignas(128) _Atomic uint64_t pong; /* echo: release; producer: acquire */
 };
 
+/* One step of a wait for the other side: a pause, and every 64th step a yield (as the Swift side's spin):
+ * when the scheduler has put both threads on one CPU (an entrant whose thread inherited the producer's
+ * pin, or an oversubscribed machine), a pure spin would hold that CPU until the time slice ends, once per
+ * ping. Apart, a round trip ends long before the 64th step and never yields. */
+static inline void pingpong_wait(unsigned *steps) {
+    if ((++*steps & 63u) == 0) {
+        sched_yield();
+    } else {
+        lk_thread_spin_pause();
+    }
+}
+
 lkb_pingpong *lkb_pingpong_create(void) {
     lkb_pingpong *p = aligned_alloc(128, sizeof(*p));
     if (p == NULL) return NULL;
@@ -222,8 +234,9 @@ void lkb_pingpong_destroy(lkb_pingpong *p) { free(p); }
 
 void lkb_pingpong_echo(lkb_pingpong *p, uint64_t first, uint64_t count) {
     for (uint64_t i = first; i < first + count; i++) {
+        unsigned steps = 0;
         /* acquire: pairs with the producer's release. */
-        while (atomic_load_explicit(&p->ping, memory_order_acquire) != i) lk_thread_spin_pause();
+        while (atomic_load_explicit(&p->ping, memory_order_acquire) != i) pingpong_wait(&steps);
         atomic_store_explicit(&p->pong, i, memory_order_release); /* release: pairs with the producer's acquire */
     }
 }
@@ -231,7 +244,8 @@ void lkb_pingpong_echo(lkb_pingpong *p, uint64_t first, uint64_t count) {
 int64_t lkb_pingpong_round_trip(lkb_pingpong *p, uint64_t i) {
     int64_t start = lk_clock_now_ns();
     atomic_store_explicit(&p->ping, i, memory_order_release); /* release: pairs with the echo's acquire */
+    unsigned steps = 0;
     /* acquire: pairs with the echo's release. */
-    while (atomic_load_explicit(&p->pong, memory_order_acquire) != i) lk_thread_spin_pause();
+    while (atomic_load_explicit(&p->pong, memory_order_acquire) != i) pingpong_wait(&steps);
     return lk_clock_now_ns() - start;
 }

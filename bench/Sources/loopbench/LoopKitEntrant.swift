@@ -56,11 +56,13 @@ final class LoopKitEntrant: Entrant, @unchecked Sendable {
         return kinds
     }
 
-    /// The default configuration with a given external batch budget (BatchBudget workload; the budget is
-    /// the workload's parameter, not part of the entrant's name).
-    static func withBudget(_ budget: Int) -> LoopKitEntrant {
+    /// The default configuration with a given external batch budget (BatchBudget; the budget is the
+    /// workload's parameter, not part of the entrant's name).
+    static func budgetKind(_ budget: Int) -> EntrantKind {
         var c = EventLoop.Configuration()
         c.externalBatchBudget = budget
-        return LoopKitEntrant(name: name(ingress: c.ingress, backend: c.backend, idle: c.idleStrategy), configuration: c)
+        let configuration = c
+        let name = Self.name(ingress: c.ingress, backend: c.backend, idle: c.idleStrategy)
+        return EntrantKind(name: name, family: .loopkit) { LoopKitEntrant(name: name, configuration: configuration) }
     }
 }

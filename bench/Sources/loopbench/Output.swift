@@ -1,16 +1,22 @@
 import Glibc
 
-/// A flat JSON value: the raw results need nothing more.
+/// A JSON value, as much of JSON as the raw results use.
 enum JSON {
     case string(String)
     case number(Double)
     case int(Int)
+    case bool(Bool)
+    case null
+    case array([JSON])
     case object([(String, JSON)])
 
     var text: String {
         switch self {
         case .string(let s): return JSON.quote(s)
         case .int(let i): return String(i)
+        case .bool(let b): return b ? "true" : "false"
+        case .null: return "null"
+        case .array(let items): return "[" + items.map(\.text).joined(separator: ",") + "]"
         case .number(let d):
             guard d.isFinite else { return "null" }
             // Round to 0.01 ns: below the clock's resolution, and keeps raw lines readable.

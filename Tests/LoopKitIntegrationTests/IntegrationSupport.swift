@@ -1,0 +1,47 @@
+import LoopKit
+import Synchronization
+import TestSupport
+
+/// A clock that moves only when a test advances it, so that the metrics reporter's timer fires on cue.
+final class SteppedClock: MonotonicClock, Sendable {
+    private let current = Atomic<Int64>(1_000_000_000)
+    func nanoseconds() -> Int64 { current.load(ordering: .acquiring) }
+    func step(_ duration: Duration) {
+        current.add(Int64(duration / .nanoseconds(1)), ordering: .releasing)
+    }
+}
+
+/// A count any thread may bump.
+final class Tally: Sendable {
+    private let value = Atomic<Int>(0)
+    func add() { value.add(1, ordering: .relaxed) }
+    var total: Int { value.load(ordering: .relaxed) }
+}
+
+extension EventLoop {
+    /// Returns once the loop has run a full tick that began after the call: work due or queued before the
+    /// call has been run, and the metrics it produced have been published.
+    func settle() async throws {
+        try await perform {}
+        try await perform {}
+    }
+}
+
+extension EventLoopGroup {
+    /// Holds every loop inside a task and queues `perLoop` tasks behind it on each. Returns the count of those
+    /// tasks that ran and a function that lets the loops go.
+    func queueBehindHeldLoops(perLoop: Int) throws -> (ran: Tally, release: @Sendable () -> Void) {
+        let ran = Tally()
+        let held = Atomic<Int>(0)
+        let hold = Atomic<Bool>(true)
+        for loop in self {
+            try loop.submit {
+                held.add(1, ordering: .releasing)
+                _ = waitUntil { !hold.load(ordering: .acquiring) }
+            }
+            for _ in 0..<perLoop { try loop.submit { ran.add() } }
+        }
+        precondition(waitUntil { held.load(ordering: .acquiring) == count }, "a loop never ran its holding task")
+        return (ran, { hold.store(false, ordering: .releasing) })
+    }
+}
