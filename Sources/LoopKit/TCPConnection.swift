@@ -397,7 +397,11 @@ public final class TCPConnection: @unchecked Sendable { // state confined to the
             write.completion(.failure(error))
             failQueuedWrites(error == .timedOut ? .cancelled : error, keepingInFlight: false)
         }
-        if state != .open { return closeIfIdle() }
+        if state != .open {
+            // Closing: a send that completed (in part) after close() was called leaves its write unfinished.
+            failQueuedWrites(.cancelled, keepingInFlight: false)
+            return closeIfIdle()
+        }
         sendIfNeeded()
         shutdownIfDrained()
     }

@@ -22,9 +22,11 @@ final class TCPFaultInjectionTests {
         lk_fault_arm(LK_FAULT_IO_NOBUFS, ENOBUFS, 0, 200)
         let failures = OrderLog<String>()
         let port = server.listener.port
-        runOnThreads(4) { index in
-            if let failure = EchoClient.roundTrip(port: port, seed: UInt64(200 + index), size: 128 * 1024) {
-                failures.append("client \(index): \(failure)")
+        await blocking {
+            runOnThreads(4) { index in
+                if let failure = EchoClient.roundTrip(port: port, seed: UInt64(200 + index), size: 128 * 1024) {
+                    failures.append("client \(index): \(failure)")
+                }
             }
         }
         lk_fault_disarm(LK_FAULT_IO_NOBUFS)

@@ -20,8 +20,7 @@ import TestSupport
             connection.write([2]) { outcome.append($0) }
         }
         // Take some of it, so the reset lands in the middle of the write.
-        var sink = [UInt8](repeating: 0, count: 4096)
-        #expect(recv(client, &sink, sink.count, 0) > 0)
+        #expect(await blocking { var sink = [UInt8](repeating: 0, count: 4096); return recv(client, &sink, sink.count, 0) } > 0)
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
         close(client)
@@ -46,21 +45,25 @@ import TestSupport
         let client = try EchoClient.connect(port: server.listener.port)
         try #require(client >= 0)
         defer { close(client) }
-        _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        var sent = 0
         // Send until the socket stays full: no room for 250 ms (a bounded wait for the stall, not a sleep).
-        while sent < 256 * 1024 * 1024 {
-            for i in chunk.indices { chunk[i] = UInt8(truncatingIfNeeded: sent + i) }
-            let n = send(client, &chunk, chunk.count, Int32(MSG_NOSIGNAL))
-            if n > 0 {
-                sent += n
-                continue
+        let sent = await blocking { () -> Int in
+            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+            var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+            var sent = 0
+            while sent < 256 * 1024 * 1024 {
+                for i in chunk.indices { chunk[i] = UInt8(truncatingIfNeeded: sent + i) }
+                let n = send(client, &chunk, chunk.count, Int32(MSG_NOSIGNAL))
+                if n > 0 {
+                    sent += n
+                    continue
+                }
+                if errno != EAGAIN { return -Int(errno) }
+                var fds = pollfd(fd: client, events: Int16(POLLOUT), revents: 0)
+                if poll(&fds, 1, 250) == 0 { break }
             }
-            try #require(errno == EAGAIN, "send: errno \(errno)")
-            var fds = pollfd(fd: client, events: Int16(POLLOUT), revents: 0)
-            if poll(&fds, 1, 250) == 0 { break }
+            return sent
         }
+        try #require(sent > 0, "send: errno \(-sent)")
         #expect(sent < 256 * 1024 * 1024, "the server stopped taking data")
         let (pending, lent) = try await loop.perform { (server.maxPendingWriteBytes, loop.receiveBuffersInUse) }
         #expect(pending <= 16 * 1024, "at most one chunk waits to be written")
@@ -72,17 +75,21 @@ import TestSupport
         #expect(try await loop.perform { loop.receiveBuffersInUse } == lent, "stalled: holding no more")
 
         // Reading now gets back every byte, in order.
-        _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) & ~O_NONBLOCK)
-        shutdown(client, Int32(SHUT_WR))
-        var received = 0
-        var mismatch: Int?
-        while true {
-            let n = recv(client, &chunk, chunk.count, 0)
-            if n <= 0 { break }
-            for i in 0..<n where mismatch == nil && chunk[i] != UInt8(truncatingIfNeeded: received + i) {
-                mismatch = received + i
+        let (received, mismatch) = await blocking { () -> (Int, Int?) in
+            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) & ~O_NONBLOCK)
+            shutdown(client, Int32(SHUT_WR))
+            var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+            var received = 0
+            var mismatch: Int?
+            while true {
+                let n = recv(client, &chunk, chunk.count, 0)
+                if n <= 0 { break }
+                for i in 0..<n where mismatch == nil && chunk[i] != UInt8(truncatingIfNeeded: received + i) {
+                    mismatch = received + i
+                }
+                received += n
             }
-            received += n
+            return (received, mismatch)
         }
         #expect(received == sent && mismatch == nil, "echoed \(received) of \(sent) bytes; first mismatch at \(String(describing: mismatch))")
     }
@@ -112,7 +119,7 @@ import TestSupport
         let total = stressCount(10_000, minimum: 1_000)
         let threads = 4
         let port = listener.port
-        runOnThreads(threads) { thread in
+        await blocking { runOnThreads(threads) { thread in
             for i in 0..<(total / threads) {
                 guard let fd = try? EchoClient.connect(port: port), fd >= 0 else { return failures.append("connect \(thread).\(i)") }
                 var byte = UInt8(truncatingIfNeeded: i)
@@ -121,7 +128,7 @@ import TestSupport
                 close(fd)
                 if !ok { return failures.append("round trip \(thread).\(i): errno \(errno)") }
             }
-        }
+        } }
         #expect(failures.snapshot == [])
         #expect(await awaitCondition(seconds: 30) { served.load(ordering: .relaxed) == total })
         #expect(open.load(ordering: .relaxed) == 0)
@@ -137,9 +144,11 @@ import TestSupport
         let server = try await CallbackEcho(loop: loop)
         let failures = OrderLog<String>()
         let port = server.listener.port
-        runOnThreads(4) { index in
-            if let failure = EchoClient.roundTrip(port: port, seed: UInt64(100 + index), size: 64 * 1024) {
-                failures.append("client \(index): \(failure)")
+        await blocking {
+            runOnThreads(4) { index in
+                if let failure = EchoClient.roundTrip(port: port, seed: UInt64(100 + index), size: 64 * 1024) {
+                    failures.append("client \(index): \(failure)")
+                }
             }
         }
         #expect(failures.snapshot == [])
