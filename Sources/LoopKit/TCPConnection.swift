@@ -458,7 +458,11 @@ public final class TCPConnection: @unchecked Sendable { // state confined to the
     private func closeIfIdle() {
         guard state == .closing, receiveOperation == nil, sendOperation == nil, closeOperation == nil else { return }
         do {
-            closeOperation = try loop.startIO("close", { lk_io_close($0, fd, $1) }) { [self] _ in closed() }
+            closeOperation = try loop.startIO("close", { lk_io_close($0, fd, $1) }) { [self] completion in
+                // Cancelled before it ran (the loop's termination cancels everything): close it here.
+                if completion.result == -ECANCELED { Glibc.close(fd) }
+                closed()
+            }
         } catch {
             Glibc.close(fd) // the loop is terminating: no operation can start
             closed()
