@@ -1,4 +1,5 @@
 import CLibUV
+import Dispatch
 import Glibc
 import LoopKit
 import NIOCore
@@ -10,8 +11,9 @@ import Synchronization
 protocol EchoServer: AnyObject {
     /// Starts serving; returns the port.
     func start() throws -> UInt16
-    /// CPU time the server's thread has used so far, ns (its thread CPU clock).
-    func cpuNanoseconds() -> Int64
+    /// CPU time the server's thread has used so far, ns (its thread CPU clock); nil when the server's work is
+    /// spread over threads it shares with others (the async form runs on the global executor).
+    func cpuNanoseconds() -> Int64?
     func stop()
 }
 
@@ -22,12 +24,13 @@ struct EchoKind: Sendable {
     let make: @Sendable () -> any EchoServer
 
     /// LoopKit on each backend that works here (completion-based TCP), SwiftNIO (`ServerBootstrap` and an
-    /// echo handler), libuv (`uv_tcp`).
+    /// echo handler; `NIOAsyncChannel` for the async form), libuv (`uv_tcp`).
     static func all(_ plan: PlanContext) -> [EchoKind] {
         plan.backends.map { backend in
             EchoKind(name: "LoopKit \(backend)", family: .loopkit) { LoopKitEchoServer(backend: backend) }
         } + [
             EchoKind(name: "SwiftNIO", family: .peer) { NIOEchoServer() },
+            EchoKind(name: "SwiftNIO async", family: .peer) { NIOAsyncEchoServer() },
             EchoKind(name: "libuv", family: .peer) { LibUVEchoServer() },
         ]
     }
@@ -39,7 +42,9 @@ struct EchoKind: Sendable {
             let port = try server.start()
             let cpuBefore = server.cpuNanoseconds()
             var result = body(port)
-            result.set(.serverCPUNsPerOp, Double(server.cpuNanoseconds() - cpuBefore) / Double(ops))
+            if let cpuBefore, let cpuAfter = server.cpuNanoseconds() {
+                result.set(.serverCPUNsPerOp, Double(cpuAfter - cpuBefore) / Double(ops))
+            }
             server.stop()
             return result
         }
@@ -88,7 +93,7 @@ final class LoopKitEchoServer: EchoServer, @unchecked Sendable { // start/stop f
         }
     }
 
-    func cpuNanoseconds() -> Int64 { threadCPUNanoseconds(thread) }
+    func cpuNanoseconds() -> Int64? { threadCPUNanoseconds(thread) }
 
     func stop() { loop?.shutdown() } // closes the listener and every connection
 }
@@ -124,11 +129,71 @@ final class NIOEchoServer: EchoServer, @unchecked Sendable { // start/stop from 
         return UInt16(channel.localAddress!.port!)
     }
 
-    func cpuNanoseconds() -> Int64 { threadCPUNanoseconds(thread) }
+    func cpuNanoseconds() -> Int64? { threadCPUNanoseconds(thread) }
 
     func stop() {
         try? channel?.close().wait()
         try? group?.syncShutdownGracefully()
+    }
+}
+
+/// SwiftNIO's async form: `ServerBootstrap.bind` into `NIOAsyncChannel`s on a one-thread group; a task
+/// iterates the accepted connections and runs, per connection, a child task that writes back every buffer
+/// its inbound stream yields (the child tasks run on the global executor).
+final class NIOAsyncEchoServer: EchoServer, @unchecked Sendable { // start/stop from the controlling thread
+    private var group: MultiThreadedEventLoopGroup?
+    private var task: Task<Void, Never>?
+    private let ready = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private var port: Int? // written by the server task before `ready` is signalled
+    private var failure: (any Error)?
+
+    func start() throws -> UInt16 {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.group = group
+        task = Task { [self] in
+            defer { finished.signal() }
+            do {
+                let server = try await ServerBootstrap(group: group)
+                    .serverChannelOption(ChannelOptions.backlog, value: 1024)
+                    .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                    .bind(host: "127.0.0.1", port: 0) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        }
+                    }
+                port = server.channel.localAddress?.port
+                ready.signal()
+                try await server.executeThenClose { inbound in
+                    try await withThrowingDiscardingTaskGroup { connections in
+                        for try await connection in inbound {
+                            connections.addTask {
+                                try? await connection.executeThenClose { input, output in
+                                    for try await buffer in input { try await output.write(buffer) }
+                                }
+                            }
+                        }
+                    }
+                }
+            } catch {
+                if port == nil {
+                    failure = error
+                    ready.signal()
+                }
+            }
+        }
+        ready.wait()
+        if let failure { throw failure }
+        return UInt16(port!)
+    }
+
+    func cpuNanoseconds() -> Int64? { nil }
+
+    func stop() {
+        task?.cancel() // ends the accept loop; the group's shutdown closes what is left
+        try? group?.syncShutdownGracefully()
+        finished.wait()
     }
 }
 
@@ -212,7 +277,7 @@ final class LibUVEchoServer: EchoServer, @unchecked Sendable { // start/stop fro
         return UInt16(bigEndian: name.sin_port)
     }
 
-    func cpuNanoseconds() -> Int64 { threadCPUNanoseconds(thread) }
+    func cpuNanoseconds() -> Int64? { threadCPUNanoseconds(thread) }
 
     func stop() {
         uv_async_send(wakeup)
