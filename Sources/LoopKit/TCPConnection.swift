@@ -100,9 +100,29 @@ public final class TCPConnection: @unchecked Sendable { // state confined to the
     ///
     /// Errors: `.connectionRefused`, `.timedOut` (after `timeout`, a loop timer), `.invalidAddress`,
     /// `.tooManyOpenFiles`, `.terminated`, `.system`.
+    ///
+    /// - Returns: a handle whose `cancel()` ends the attempt with `.cancelled`.
+    @discardableResult
     public static func connect(host: String = "127.0.0.1", port: UInt16, timeout: Duration? = nil, on loop: EventLoop,
-                               _ completion: @escaping (Result<TCPConnection, EventLoopError>) -> Void) {
-        _ = startConnect(host: host, port: port, timeout: timeout, on: loop, completion)
+                               _ completion: @escaping (Result<TCPConnection, EventLoopError>) -> Void) -> ConnectAttempt {
+        ConnectAttempt(loop: loop, cancel: startConnect(host: host, port: port, timeout: timeout, on: loop, completion))
+    }
+
+    /// A connect in progress (`connect(host:port:timeout:on:_:)`).
+    public struct ConnectAttempt: @unchecked Sendable { // the action runs on the loop thread only
+        let loop: EventLoop
+        let action: (() -> Void)?
+
+        init(loop: EventLoop, cancel: (() -> Void)?) {
+            self.loop = loop
+            action = cancel
+        }
+
+        /// Ends the attempt with `.cancelled` unless it has completed. Loop thread only.
+        public func cancel() {
+            loop.preconditionInEventLoop("TCPConnection.ConnectAttempt.cancel")
+            action?()
+        }
     }
 
     /// `connect(host:port:timeout:on:_:)` from any thread or task; cancelling the task cancels the connect.

@@ -259,6 +259,58 @@ enum AcceptedPair {
         }
     }
 
+    /// A connect that cannot complete (the listener's accept queue is full, so the kernel drops the SYN):
+    /// its timeout ends it with `.timedOut`, and `cancel()` with `.cancelled`.
+    @Test(arguments: IOVariant.available)
+    func aHangingConnectTimesOutOrIsCancelled(variant: IOVariant) async throws {
+        let loop = try startedLoop(variant.configuration())
+        defer { loop.shutdown() }
+        let (listener, port) = try Self.listenerThatNeverAccepts()
+        var fillers: [Int32] = []
+        defer { close(listener); fillers.forEach { close($0) } }
+        for _ in 0..<4 { fillers.append(Self.startConnect(port: port)) } // fill the accept queue (backlog 0)
+        await #expect(throws: EventLoopError.timedOut) {
+            _ = try await TCPConnection.connect(port: port, timeout: .milliseconds(100), on: loop)
+        }
+        let outcome = OrderLog<String>()
+        try await loop.perform {
+            let attempt = TCPConnection.connect(port: port, on: loop) { outcome.append("\($0.map { _ in "connected" })") }
+            attempt.cancel()
+        }
+        #expect(await awaitCondition(seconds: 10) { outcome.count == 1 })
+        #expect(outcome.snapshot == ["failure(the operation was cancelled)"])
+    }
+
+    /// A listening socket with backlog 0, never accepted from, and its port.
+    static func listenerThatNeverAccepts() throws -> (Int32, UInt16) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = in_addr_t(INADDR_LOOPBACK).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 0) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        try #require(ok, "listener: errno \(errno)")
+        return (fd, UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A non-blocking connect to 127.0.0.1:`port`, left in whatever state it reaches.
+    static func startConnect(port: UInt16) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = in_addr_t(INADDR_LOOPBACK).bigEndian
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return fd
+    }
+
     /// A read awaited in a task that is cancelled ends with `.cancelled`; the data comes with the next read.
     @Test(arguments: IOVariant.available)
     func taskCancellationCancelsARead(variant: IOVariant) async throws {
