@@ -681,6 +681,27 @@ def targets(machine):
             # allocation per hop more than SwiftNIO's would be LoopKit's.
             add(f"ActorHop {mode}: LoopKit's allocations per hop minus SwiftNIO's", ours - nio, "< 0.50",
                 lambda d: d < 0.5, as_ratio=False)
+    echo = "LoopKit io_uring"
+    for p in machine.params_of("EchoThroughput")[:1]:
+        for peer, limit in (("SwiftNIO", 1.3), ("libuv", 1.0)):
+            add(f"EchoThroughput: {echo} ÷ {peer}, messages/s",
+                ratio(machine.value("EchoThroughput", p, echo, "messages_per_s"),
+                      machine.value("EchoThroughput", p, peer, "messages_per_s")),
+                f"≥ {fmt_ratio(limit)}", lambda r, limit=limit: r >= limit)
+        for peer in ("SwiftNIO", "libuv"):
+            add(f"EchoThroughput: {echo} ÷ {peer}, server CPU per message",
+                ratio(machine.value("EchoThroughput", p, echo, "server_cpu_ns_per_op"),
+                      machine.value("EchoThroughput", p, peer, "server_cpu_ns_per_op")),
+                "≤ 1.00×", lambda r: r <= 1.0)
+    for p in machine.params_of("EchoLatency")[:1]:
+        add(f"EchoLatency p50: {echo} ÷ SwiftNIO", ratio(machine.value("EchoLatency", p, echo, "p50_ns"),
+                                                        machine.value("EchoLatency", p, "SwiftNIO", "p50_ns")),
+            "≤ 0.80×", lambda r: r <= 0.8)
+    for p in machine.params_of("ConnectionChurn")[:1]:
+        add(f"ConnectionChurn: {echo} ÷ SwiftNIO, connections/s",
+            ratio(machine.value("ConnectionChurn", p, echo, "connections_per_s"),
+                  machine.value("ConnectionChurn", p, "SwiftNIO", "connections_per_s")),
+            "≥ 1.00×", lambda r: r >= 1.0)
     if machine.cores >= 16:
         for c in (8, 16, 32):
             if c in counts:
@@ -701,7 +722,9 @@ TARGETS_NOTE = ("The throughput and idle-CPU targets, computed from this run's m
                 "(its floor p50 column, measured interleaved with it); Paced: CPU per "
                 "task against the same configuration with `.park`, and the p50 round trip against libuv's; ActorHop: "
                 "a round trip to an actor pinned to a LoopKit loop against one pinned to SwiftNIO's loop, a hop "
-                "between two actors on one loop against two default actors, allocations and eventfd writes per hop. "
+                "between two actors on one loop against two default actors, allocations and eventfd writes per hop; "
+                "echo over loopback: LoopKit on io_uring against SwiftNIO's ServerBootstrap handler and libuv "
+                "(messages/s and server CPU per message, p50 round trip, connections/s). "
                 "The scaling rows appear only on machines with 16 cores or more.")
 
 

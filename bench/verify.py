@@ -50,7 +50,9 @@ TARGETS_NOTE = ("The throughput and idle-CPU targets, computed from this run's m
                 "(its floor p50 column, measured interleaved with it); Paced: CPU per "
                 "task against the same configuration with `.park`, and the p50 round trip against libuv's; ActorHop: "
                 "a round trip to an actor pinned to a LoopKit loop against one pinned to SwiftNIO's loop, a hop "
-                "between two actors on one loop against two default actors, allocations and eventfd writes per hop. "
+                "between two actors on one loop against two default actors, allocations and eventfd writes per hop; "
+                "echo over loopback: LoopKit on io_uring against SwiftNIO's ServerBootstrap handler and libuv "
+                "(messages/s and server CPU per message, p50 round trip, connections/s). "
                 "The scaling rows appear only on machines with 16 cores or more.")
 BARE_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?[×%]?")
 CITATION = re.compile(r"\*\*([^*]+)\*\* \[([^\]]+)\]")
@@ -444,6 +446,23 @@ def expected_targets(box):
         ours, nio = box.get("ActorHop", p, "LoopKit", "allocs_per_op"), box.get("ActorHop", p, "SwiftNIO", "allocs_per_op")
         if ours is not None and nio is not None:
             row(f"ActorHop {mode}: LoopKit's allocations per hop minus SwiftNIO's", ours - nio, "< 0.50", lambda x: x < 0.5, "num")
+    echo = "LoopKit io_uring"
+    for p in box.param_sets("EchoThroughput")[:1]:
+        for peer, limit, text in (("SwiftNIO", 1.3, "≥ 1.30×"), ("libuv", 1.0, "≥ 1.00×")):
+            row(f"EchoThroughput: {echo} ÷ {peer}, messages/s", over(box.get("EchoThroughput", p, echo, "messages_per_s"),
+                                                                   box.get("EchoThroughput", p, peer, "messages_per_s")),
+                text, lambda x, limit=limit: x >= limit)
+        for peer in ("SwiftNIO", "libuv"):
+            row(f"EchoThroughput: {echo} ÷ {peer}, server CPU per message",
+                over(box.get("EchoThroughput", p, echo, "server_cpu_ns_per_op"),
+                     box.get("EchoThroughput", p, peer, "server_cpu_ns_per_op")), "≤ 1.00×", lambda x: x <= 1)
+    for p in box.param_sets("EchoLatency")[:1]:
+        row(f"EchoLatency p50: {echo} ÷ SwiftNIO", over(box.get("EchoLatency", p, echo, "p50_ns"),
+                                                       box.get("EchoLatency", p, "SwiftNIO", "p50_ns")), "≤ 0.80×", lambda x: x <= 0.8)
+    for p in box.param_sets("ConnectionChurn")[:1]:
+        row(f"ConnectionChurn: {echo} ÷ SwiftNIO, connections/s",
+            over(box.get("ConnectionChurn", p, echo, "connections_per_s"),
+                 box.get("ConnectionChurn", p, "SwiftNIO", "connections_per_s")), "≥ 1.00×", lambda x: x >= 1)
     if box.cores >= 16:
         for c in (8, 16, 32):
             if c in counts:

@@ -118,6 +118,7 @@ int lk_poller_wait(lk_poller *p, int64_t timeout_ns, lk_poll_event *events, int 
     lk__owner_check(&p->loop, "lk_poller_wait");
     if (max < 0) return -EINVAL;
     bool w = false;
+    if (lk__io_before_wait(p)) timeout_ns = 0; /* completions are waiting to be taken */
     int64_t now = timeout_ns > 0 ? lk_clock_now_ns() : 0;
     int64_t deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns; /* saturating */
     int rc;

@@ -1,5 +1,6 @@
 /*
- * poller_uring.c — the io_uring backend (liburing). The only file that includes liburing.
+ * poller_uring.c — the io_uring backend (liburing): readiness and waiting. Completion operations are in
+ * poller_uring_io.c; these two files (and their poller_uring_impl.h) are the only ones that include liburing.
  *
  * The ring is created SINGLE_ISSUER | DEFER_TASKRUN where the kernel allows (6.1+; plain flags otherwise):
  * completions are then processed only when the loop thread enters the kernel to wait, which is exactly
@@ -18,7 +19,6 @@
  * IORING_FEAT_EXT_ARG, 5.11+; without it this backend reports ENOSYS and auto falls back to epoll).
  */
 #include <errno.h>
-#include <liburing.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,36 +27,7 @@
 #include <unistd.h>
 
 #include "fault_hook.h"
-#include "poller_impl.h"
-
-#define LK_URING_ENTRIES 256u
-#define LK_URING_CQ_ENTRIES 4096u
-
-/* user_data: kind in bits 62..63, generation in bits 32..61, fd in bits 0..31. */
-#define UD_KIND_FD 0ull
-#define UD_KIND_WAKE 1ull
-#define UD_KIND_IGNORE 2ull
-#define UD_KIND(ud) ((ud) >> 62)
-#define UD_GEN_MASK 0x3fffffffu
-
-typedef struct uring_fd {
-    uint32_t gen;      /* generation of the current registration */
-    uint32_t events;   /* LK_POLL_* interest */
-    bool registered;
-    bool armed;        /* a poll request with this generation is in the kernel */
-    bool queued;       /* listed in rearm[] */
-} uring_fd;
-
-typedef struct lk_uring_poller {
-    lk_poller base;
-    struct io_uring ring;
-    uring_fd *fds;  /* indexed by fd, grown geometrically */
-    size_t fds_len;
-    int *rearm;     /* fds to (re-)arm at the next wait */
-    size_t rearm_len;  /* rearm[] has room for fds_len entries */
-    bool wake_armed;
-    int probe_fd;   /* an empty epoll set for check_device, created on first use; -1 until then */
-} lk_uring_poller;
+#include "poller_uring_impl.h"
 
 static uint64_t fd_user_data(int fd, uint32_t gen) {
     return (UD_KIND_FD << 62) | ((uint64_t)(gen & UD_GEN_MASK) << 32) | (uint32_t)fd;
@@ -95,9 +66,11 @@ static int hooked_submit(lk_uring_poller *p, bool get_events) {
     }
 }
 
+int lk__uring_submit(lk_uring_poller *p) { return hooked_submit(p, false); }
+
 /* An SQE, submitting what is queued to make room when the submission queue is full. NULL when the queue
  * stays full (the submission failed: the kernel is short of memory or the completion queue overflowed). */
-static struct io_uring_sqe *get_sqe(lk_uring_poller *p) {
+struct io_uring_sqe *lk__uring_get_sqe(lk_uring_poller *p) {
     struct io_uring_sqe *sqe = hooked_get_sqe(p);
     if (sqe == NULL && hooked_submit(p, false) >= 0) sqe = hooked_get_sqe(p);
     return sqe;
@@ -134,7 +107,7 @@ static void queue_rearm(lk_uring_poller *p, int fd) {
 static int cancel_current(lk_uring_poller *p, int fd) {
     uring_fd *e = &p->fds[fd];
     if (e->armed) {
-        struct io_uring_sqe *sqe = get_sqe(p);
+        struct io_uring_sqe *sqe = lk__uring_get_sqe(p);
         if (sqe == NULL) return -EBUSY;
         io_uring_prep_poll_remove(sqe, fd_user_data(fd, e->gen));
         io_uring_sqe_set_data64(sqe, UD_KIND_IGNORE << 62);
@@ -208,7 +181,7 @@ static int uring_remove(lk_poller *base, int fd) {
 static bool arm_pending(lk_uring_poller *p) {
     bool complete = true;
     if (!p->wake_armed) {
-        struct io_uring_sqe *sqe = get_sqe(p);
+        struct io_uring_sqe *sqe = lk__uring_get_sqe(p);
         if (sqe != NULL) {
             io_uring_prep_poll_multishot(sqe, p->base.wake_fd, POLLIN);
             io_uring_sqe_set_data64(sqe, UD_KIND_WAKE << 62);
@@ -222,7 +195,7 @@ static bool arm_pending(lk_uring_poller *p) {
         int fd = p->rearm[done];
         uring_fd *e = &p->fds[fd];
         if (e->registered && !e->armed) {
-            struct io_uring_sqe *sqe = get_sqe(p);
+            struct io_uring_sqe *sqe = lk__uring_get_sqe(p);
             if (sqe == NULL) {
                 complete = false;
                 break;
@@ -260,6 +233,10 @@ static bool complete(lk_uring_poller *p, const struct io_uring_cqe *cqe, lk_poll
         if (!(cqe->flags & IORING_CQE_F_MORE)) p->wake_armed = false;
         return false;
     }
+    if (UD_KIND(ud) == UD_KIND_OP) {
+        lk__uring_io_complete(p, cqe);
+        return false;
+    }
     if (UD_KIND(ud) != UD_KIND_FD) return false;
     int fd = (int)(uint32_t)ud;
     uint32_t gen = (uint32_t)(ud >> 32) & UD_GEN_MASK;
@@ -288,6 +265,8 @@ static int uring_wait(lk_poller *base, int64_t timeout_ns, lk_poll_event *out, i
         uint64_t ud = io_uring_cqe_get_data64(cqe);
         /* An fd event needs room in out[]; leave it in the queue otherwise (it is reported next time). */
         if (UD_KIND(ud) == UD_KIND_FD && count == max) break;
+        /* An operation's completion needs room in the completion queue; it waits in the ring otherwise. */
+        if (UD_KIND(ud) == UD_KIND_OP && !lk__io_has_room(&p->base.io)) break;
         if (complete(p, cqe, &out[count], woken)) count++;
         seen++;
     }
@@ -299,6 +278,7 @@ static int uring_wait(lk_poller *base, int64_t timeout_ns, lk_poll_event *out, i
 static void uring_destroy(lk_poller *base) {
     lk_uring_poller *p = (lk_uring_poller *)base;
     io_uring_queue_exit(&p->ring);
+    lk__uring_io_destroy(p);
     if (p->probe_fd >= 0) close(p->probe_fd);
     free(p->fds);
     free(p->rearm);
@@ -311,6 +291,10 @@ static const lk_poller_ops uring_ops = {
     .remove = uring_remove,
     .wait = uring_wait,
     .destroy = uring_destroy,
+    .io_setup = lk__uring_io_setup,
+    .io_arm = lk__uring_io_arm,
+    .io_cancel = lk__uring_io_cancel,
+    .io_ring_release = lk__uring_io_ring_release,
 };
 
 int lk__poller_uring_create(lk_poller **out, int wake_fd) {

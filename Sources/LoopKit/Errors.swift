@@ -28,6 +28,22 @@ public enum EventLoopError: Error, Equatable, Sendable {
     case outOfMemory
     /// A system call failed unexpectedly.
     case system(operation: String, errno: Int32)
+    /// A socket operation was cancelled: by its `cancel…` method, by the cancellation of the awaiting task, by
+    /// closing its connection or listener, or by the loop's termination. For a read, no data is lost (a later
+    /// read returns it); for a write, how much of it was sent is unknown.
+    case cancelled
+    /// A socket operation's timeout (a loop timer) passed first. As for `.cancelled`, a read loses no data.
+    case timedOut
+    /// The peer reset the connection (ECONNRESET), or a write found it gone (EPIPE).
+    case connectionReset
+    /// Nothing listens at the address connected to (ECONNREFUSED).
+    case connectionRefused
+    /// The process or the system has no file descriptor to spare (EMFILE, ENFILE). A listener retries.
+    case tooManyOpenFiles
+    /// The connection or listener is closed (or its writing side shut down, for a write).
+    case closed
+    /// The host is not an IPv4 or IPv6 address in numeric form.
+    case invalidAddress(String)
 }
 
 extension EventLoopError: CustomStringConvertible {
@@ -47,6 +63,29 @@ extension EventLoopError: CustomStringConvertible {
         case .outOfMemory: return "out of memory"
         case .system(let operation, let e):
             return "\(operation) failed: \(String(cString: strerror(e))) (errno \(e))"
+        case .cancelled: return "the operation was cancelled"
+        case .timedOut: return "the operation timed out"
+        case .connectionReset: return "the connection was reset by the peer"
+        case .connectionRefused: return "the connection was refused"
+        case .tooManyOpenFiles: return "no file descriptor available (EMFILE/ENFILE)"
+        case .closed: return "the socket is closed"
+        case .invalidAddress(let host): return "\(host) is not a numeric IPv4 or IPv6 address"
+        }
+    }
+}
+
+extension EventLoopError {
+    /// The error for a socket operation's negative errno result.
+    static func socket(_ errno: Int32, _ operation: String) -> EventLoopError {
+        switch errno {
+        case ECANCELED: return .cancelled
+        case ECONNRESET, EPIPE: return .connectionReset
+        case ECONNREFUSED: return .connectionRefused
+        case EMFILE, ENFILE: return .tooManyOpenFiles
+        case ETIMEDOUT: return .timedOut
+        case ENOMEM: return .outOfMemory
+        case EBADF: return .closed
+        default: return .system(operation: operation, errno: errno)
         }
     }
 }

@@ -3,7 +3,8 @@ import Synchronization
 
 // Termination (docs/design.md, "shutdown"):
 //   graceful: cancel timers; drain every lane until empty (submissions still accepted); close the admission
-//             gate, which waits out submitters caught mid-push; drain again; unregister fds; TERMINATED.
+//             gate, which waits out submitters caught mid-push; drain again; unregister fds; cancel socket
+//             operations and close the loop's sockets; TERMINATED.
 //   close:    cancel timers; close the gate; release every queued task without running it; the rest as above.
 // The final drain runs on the loop thread. Only a loop that never ran is drained by the thread that shuts
 // it down, which then acts as its loop thread.
@@ -155,6 +156,7 @@ extension EventLoop {
         repeat { discardQueued(runningExecutorJobs: true) } while hasPendingWork()
         phase = .finished // nothing submitted from here on would ever run
         unregisterAll()
+        finishCompletions()
         if let poller {
             runningBackend.store(0, ordering: .releasing)
             lk_poller_destroy(poller)

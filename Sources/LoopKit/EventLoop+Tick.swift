@@ -25,7 +25,7 @@ extension EventLoop {
         microtaskLane.drain(on: self)
 
         if hasPendingWork() {
-            if registeredCount > 0 { pollIO(timeoutNanoseconds: 0) }
+            if hasIOInterest { pollIO(timeoutNanoseconds: 0) }
         } else {
             idle()
         }
@@ -114,7 +114,7 @@ extension EventLoop {
                 if now - start >= budget { return nil }
                 let deadline = earliestDeadline.load(ordering: .relaxed)
                 if deadline != .max && clock.nanoseconds() >= deadline { return now }
-                if registeredCount > 0 && now - lastIOPoll >= 5_000 {
+                if hasIOInterest && now - lastIOPoll >= 5_000 {
                     lastIOPoll = now
                     if pollIO(timeoutNanoseconds: 0) > 0 { return now }
                 }
@@ -164,6 +164,7 @@ extension EventLoop {
             }
         }
         if n > 0 { dispatchIO(count: n) }
+        dispatchCompletions()
     }
 
     /// How often a spinning loop yields its CPU (see `spin(from:budget:)`).
@@ -175,13 +176,13 @@ extension EventLoop {
 
     // MARK: I/O
 
-    /// One poll; returns the number of events it dispatched.
+    /// One poll; returns the number of events and completions it dispatched.
     @discardableResult
     func pollIO(timeoutNanoseconds: Int64) -> Int {
         var woken = false
         let n = waitForIO(timeoutNanoseconds: timeoutNanoseconds, woken: &woken)
         if n > 0 { dispatchIO(count: n) }
-        return n
+        return n + dispatchCompletions()
     }
 
     func waitForIO(timeoutNanoseconds: Int64, woken: inout Bool) -> Int {

@@ -103,6 +103,8 @@ public final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) var pollEvents: UnsafeMutablePointer<lk_poll_event>
     let pollEventsCapacity = 256
     @exclusivity(unchecked) var pollEpoch: UInt64 = 0
+    /// Socket operations in flight and their handlers (EventLoop+Completions.swift).
+    let completions = CompletionTable()
     /// The spin before a park: adaptive (`AdaptiveSpin`) or fixed (`fixedSpinBudget`, 0 for `.park`).
     @exclusivity(unchecked) var adaptiveSpin: AdaptiveSpin?
     let fixedSpinBudget: Int64

@@ -11,6 +11,7 @@
 #include "lk_wake.h"
 #include "lk_gate.h"
 #include "lk_poller.h"
+#include "lk_io.h"
 #include "lk_thread.h"
 #include "lk_clock.h"
 #include "lk_affinity.h"

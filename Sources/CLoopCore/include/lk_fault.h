@@ -33,6 +33,8 @@ typedef enum lk_fault_point {
                                  * producer queue in fast mode; membarrier mode only) */
     LK_FAULT_SEGMENT_ALLOC,     /* spscq: a segment of task slots */
     LK_FAULT_PRODUCER_ALLOC,    /* per-producer ingress: a producer's record (its first push to a loop) */
+    LK_FAULT_IO_NOBUFS,         /* completion I/O: a receive finds no free buffer, as when the kernel's buffer
+                                 * ring runs dry (-ENOBUFS); the error value is ignored */
     LK_FAULT_POINT_COUNT
 } lk_fault_point;
 

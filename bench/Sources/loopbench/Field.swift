@@ -10,6 +10,9 @@ enum Field: String, CaseIterable, Sendable {
     case wakeSyscallsPerOp = "wake_syscalls_per_op"
     case probes = "probes"
     case achievedRate = "achieved_rate"
+    case messagesPerSecond = "messages_per_s"
+    case connectionsPerSecond = "connections_per_s"
+    case serverCPUNsPerOp = "server_cpu_ns_per_op"
 
     var label: String {
         switch self {
@@ -22,6 +25,9 @@ enum Field: String, CaseIterable, Sendable {
         case .wakeSyscallsPerOp: return "wake syscalls/op"
         case .probes: return "probes"
         case .achievedRate: return "achieved tasks/s"
+        case .messagesPerSecond: return "messages/s"
+        case .connectionsPerSecond: return "connections/s"
+        case .serverCPUNsPerOp: return "server CPU ns/op"
         }
     }
 

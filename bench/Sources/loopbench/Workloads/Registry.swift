@@ -12,5 +12,8 @@ enum WorkloadRegistry {
         ActorHop(),
         TaskExecutorChildren(),
         CoreMicro(),
+        EchoLatency(),
+        EchoThroughput(),
+        ConnectionChurn(),
     ]
 }

@@ -1,0 +1,38 @@
+import CLoopCore
+import CLoopCore.FaultInjection
+import Glibc
+import LoopKit
+import Testing
+import TestSupport
+
+/// Receives that find no buffer, injected (LK_FAULT_IO_NOBUFS: as when io_uring's buffer ring runs dry and
+/// the kernel answers -ENOBUFS): each such receive waits and is re-armed, and the echo loses nothing.
+@Suite(.serialized, .enabled(if: faultTestsEnabled, "fault injection is process-global: make test runs it alone"))
+final class TCPFaultInjectionTests {
+    init() { lk_fault_disarm_all() }
+    deinit { lk_fault_disarm_all() }
+
+    @Test(arguments: IOVariant.available)
+    func injectedNoBuffersLosesNothing(variant: IOVariant) async throws {
+        let loop = try startedLoop(variant.configuration())
+        defer { loop.shutdown() }
+        let server = try await CallbackEcho(loop: loop)
+        let before = lk_fault_injected(LK_FAULT_IO_NOBUFS)
+        // The next 200 attempts to receive find no buffer.
+        lk_fault_arm(LK_FAULT_IO_NOBUFS, ENOBUFS, 0, 200)
+        let failures = OrderLog<String>()
+        let port = server.listener.port
+        await blocking {
+            runOnThreads(4) { index in
+                if let failure = EchoClient.roundTrip(port: port, seed: UInt64(200 + index), size: 128 * 1024) {
+                    failures.append("client \(index): \(failure)")
+                }
+            }
+        }
+        lk_fault_disarm(LK_FAULT_IO_NOBUFS)
+        #expect(failures.snapshot == [])
+        #expect(lk_fault_injected(LK_FAULT_IO_NOBUFS) > before, "the fault struck")
+        #expect(await awaitCondition(seconds: 10) { server.openCount.load(ordering: .acquiring) == 0 })
+        #expect(try await loop.perform { (server.failures, loop.receiveBuffersInUse) } == ([], 0))
+    }
+}
