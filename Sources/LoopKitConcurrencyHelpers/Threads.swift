@@ -25,6 +25,10 @@ public struct JoinableThread: Sendable {
         handle = try createThread(name: name, detached: false, body)
     }
 
+    /// The thread's POSIX handle as its integer value (`pthread_t` on Linux; valid until `join()` returns):
+    /// for `pthread_getcpuclockid` and the like.
+    public var pthreadHandle: UInt { UInt(handle) }
+
     /// Waits for the thread to finish. Call it exactly once (a second join is undefined behaviour in POSIX).
     public func join() {
         let rc = pthread_join(handle, nil)

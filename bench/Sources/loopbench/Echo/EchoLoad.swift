@@ -1,5 +1,6 @@
 import Glibc
 import Histogram
+import LoopKitConcurrencyHelpers
 
 /// The load generator every echo entrant faces (EchoLatency, EchoThroughput, ConnectionChurn): blocking
 /// TCP clients on threads of its own, fixed counts, TCP_NODELAY, and every echoed byte checked against what

@@ -2,6 +2,7 @@ import CLibUV
 import Dispatch
 import Glibc
 import LoopKit
+import LoopKitConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -203,7 +204,7 @@ final class LibUVEchoServer: EchoServer, @unchecked Sendable { // start/stop fro
     private let loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
     private let server = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
     private let wakeup = UnsafeMutablePointer<uv_async_t>.allocate(capacity: 1)
-    private var thread = pthread_t()
+    private var runner: JoinableThread?
 
     deinit {
         wakeup.deallocate()
@@ -273,15 +274,16 @@ final class LibUVEchoServer: EchoServer, @unchecked Sendable { // start/stop fro
             }, nil)
         }
         server.pointee.data = nil // the listener is not freed by the walk; clients are marked when accepted
-        thread = try startThread { [self] in uv_run(loop, UV_RUN_DEFAULT) } // keeps self alive while it runs
+        runner = try JoinableThread { [self] in uv_run(loop, UV_RUN_DEFAULT) } // keeps self alive while it runs
         return UInt16(bigEndian: name.sin_port)
     }
 
-    func cpuNanoseconds() -> Int64? { threadCPUNanoseconds(thread) }
+    func cpuNanoseconds() -> Int64? { runner.map { threadCPUNanoseconds(pthread_t($0.pthreadHandle)) } }
 
     func stop() {
         uv_async_send(wakeup)
-        pthread_join(thread, nil)
+        runner?.join()
+        runner = nil
         uv_loop_close(loop)
     }
 }
