@@ -1,4 +1,3 @@
-import InMemoryLogging
 import Logging
 import LoopKit
 import LoopKitIntegration
@@ -13,8 +12,8 @@ import TestSupport
     }
 
     @Test func aGroupsLoopsLogTheirErrorsWithTheirIndex() async throws {
-        let handler = InMemoryLogHandler()
-        let logger = Logger(label: "loops") { _ in handler }
+        let handler = TestLogHandler()
+        let logger = handler.logger
         var configuration = EventLoopGroup.Configuration(loopCount: 3)
         configuration.loop.idleStrategy = .park
         configuration.logErrors(to: logger, metadata: ["service": "test"])
@@ -22,12 +21,12 @@ import TestSupport
         for (index, loop) in group.enumerated() {
             try loop.submit { throw Boom(n: index) }
         }
-        #expect(await awaitCondition { handler.entries.count == 3 })
+        #expect(await awaitCondition { handler.count == 3 })
         for entry in handler.entries {
             #expect(entry.level == .error)
             let index = Int("\(entry.metadata[EventLoopGroup.loopIndexMetadataKey] ?? "")")
             #expect(index != nil)
-            #expect(entry.message.description == "event loop error: boom \(index ?? -1)", "the entry names its own loop")
+            #expect(entry.message == "event loop error: boom \(index ?? -1)", "the entry names its own loop")
             #expect((entry.error as? Boom)?.n == index)
             #expect(entry.metadata["service"] == "test")
         }
@@ -35,27 +34,27 @@ import TestSupport
     }
 
     @Test func logErrorsComposesWithAnEarlierConfigureLoop() async throws {
-        let handler = InMemoryLogHandler()
+        let handler = TestLogHandler()
         var configuration = EventLoopGroup.Configuration(loopCount: 2)
         configuration.configureLoop = { index, loop in loop.externalBatchBudget = 10 + index }
-        configuration.logErrors(to: Logger(label: "loops") { _ in handler }, level: .warning)
+        configuration.logErrors(to: handler.logger, level: .warning)
         let group = try EventLoopGroup(configuration: configuration)
         #expect(group.map(\.configuration.externalBatchBudget) == [10, 11])
         try group[1].scheduleTimer(after: .zero) { throw Boom(n: 7) }
-        #expect(await awaitCondition { handler.entries.count == 1 })
+        #expect(await awaitCondition { handler.count == 1 })
         #expect(handler.entries.first?.level == .warning)
         #expect(handler.entries.first?.metadata[EventLoopGroup.loopIndexMetadataKey] == "1")
         await group.shutdown()
     }
 
     @Test func aSingleLoopLogsWithTheGivenMetadata() async throws {
-        let handler = InMemoryLogHandler()
+        let handler = TestLogHandler()
         var configuration = EventLoop.Configuration()
-        configuration.logErrors(to: Logger(label: "loop") { _ in handler }, metadata: ["loop": "io"])
+        configuration.logErrors(to: handler.logger, metadata: ["loop": "io"])
         let loop = try EventLoop(configuration: configuration)
         try loop.start()
         try loop.submitInternal { throw Boom(n: 1) }
-        #expect(await awaitCondition { handler.entries.count == 1 })
+        #expect(await awaitCondition { handler.count == 1 })
         #expect(handler.entries.first?.metadata == ["loop": "io"])
         await loop.shutdown()
     }
