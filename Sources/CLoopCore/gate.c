@@ -110,8 +110,14 @@ void lk_gate_close(lk_gate *g) {
     /* acquire: pairs with the release that published each record. */
     for (lk_gate_record *r = atomic_load_explicit(&lk__gate_records, memory_order_acquire); r != NULL;
          r = atomic_load_explicit(&r->next, memory_order_acquire)) {
-        /* acquire: pairs with lk_gate_exit's release; the submitter's task is then visible. */
-        /* spin/gate.pml: NO_CLOSER_WAIT */
-        while (atomic_load_explicit(&r->inside, memory_order_acquire) != 0) lk_thread_spin_pause();
+        /* spin/gate.pml: NO_CLOSER_WAIT. Polled relaxed, confirmed with acquire: the wait ends on an acquire
+         * load that reads 0, as a plain acquire spin would. The relaxed polls matter under ThreadSanitizer,
+         * where every acquire load takes the location's lock: closers spinning with acquire loads kept the
+         * submitter's exit store from taking it, and the submitter never left. */
+        for (;;) {
+            while (atomic_load_explicit(&r->inside, memory_order_relaxed) != 0) lk_thread_spin_pause(); /* a poll */
+            /* acquire: pairs with lk_gate_exit's release; the submitter's task is then visible. */
+            if (atomic_load_explicit(&r->inside, memory_order_acquire) == 0) break;
+        }
     }
 }

@@ -20,10 +20,10 @@ import Synchronization
 /// | `loopkit_task_latency` | `Timer` | | submit-to-start latency, ns, of tasks from other threads |
 ///
 /// Counters grow by what happened since the previous push. The loop's latency histogram keeps each value
-/// within 1.6 %; the timer receives each bucket's upper bound once per task, or, when more than
-/// `maximumLatencySamples` tasks ran in the interval, a proportional sample of that many values (the same
-/// distribution, fewer values: `loopkit_tasks_run` has the count). The reporter's own timer shows in the
-/// `timer` lane.
+/// within 1.6 %; the timer receives each bucket's upper bound (at most the largest latency) once per task,
+/// or, when more than `maximumLatencySamples` tasks ran in the interval, a proportional sample of that many
+/// values (the same distribution, fewer values: `loopkit_tasks_run` has the count). The reporter's own
+/// timer shows in the `timer` lane.
 ///
 /// Reporting stops with `stop()` or when the loop terminates (its timers are cancelled then; the part of the
 /// last interval after the previous push is not reported).
@@ -173,8 +173,10 @@ private final class LoopReport: @unchecked Sendable {
             // Samples owed up to this bucket: all of them, or the rounded share of the sample.
             let owed = total <= samples ? cumulative
                 : UInt64((Double(cumulative) * Double(samples) / Double(total)).rounded())
+            // A bucket's bound, but never above the largest value recorded (exact in the histogram).
+            let value = Int64(clamping: Swift.min(upperBound, histogram.max))
             while recorded < owed {
-                taskLatency.recordNanoseconds(Int64(clamping: upperBound))
+                taskLatency.recordNanoseconds(value)
                 recorded += 1
             }
         }

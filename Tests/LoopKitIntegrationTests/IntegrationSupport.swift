@@ -1,3 +1,4 @@
+import Logging
 import LoopKit
 import Synchronization
 import TestSupport
@@ -44,4 +45,49 @@ extension EventLoopGroup {
         precondition(waitUntil { held.load(ordering: .acquiring) == count }, "a loop never ran its holding task")
         return (ran, { hold.store(false, ordering: .releasing) })
     }
+}
+
+/// A swift-log handler that keeps its entries in memory, for tests that watch them while loops log.
+///
+/// Not swift-log's InMemoryLogHandler: its `entries` hands out the array it appends to, and a test that
+/// reads that copy while another thread appends shares the array's buffer without any synchronisation
+/// ThreadSanitizer can see (the uniqueness check runs in the uninstrumented standard library), which it
+/// reports as a race. Here `count` and `contains` read under the lock, and `entries` is for when the logging
+/// is over.
+struct TestLogHandler: LogHandler {
+    struct Entry {
+        let level: Logger.Level
+        let message: String
+        let error: (any Error)?
+        let metadata: Logger.Metadata
+    }
+
+    private final class Store: Sendable {
+        let entries = Locked<[Entry]>([])
+    }
+
+    private let store = Store()
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let entry = Entry(level: event.level, message: event.message.description, error: event.error,
+                          metadata: metadata.merging(event.metadata ?? [:]) { $1 })
+        store.entries.withLock { $0.append(entry) }
+    }
+
+    var count: Int { store.entries.withLock { $0.count } }
+
+    func contains(message: String) -> Bool { store.entries.withLock { $0.contains { $0.message == message } } }
+
+    /// A copy of the entries; take it once nothing logs any more.
+    var entries: [Entry] { store.entries.withLock { $0 } }
+
+    /// A logger whose entries go to this handler.
+    var logger: Logger { Logger(label: "test") { _ in self } }
 }

@@ -89,13 +89,15 @@ import TestSupport
         }
         let values = try metrics.expectTimer("loopkit_task_latency").values.sorted()
         #expect(values.count == 64)
+        // The sample's median is the histogram's, within two samples' share of the distribution either side
+        // (the histogram also holds the few tasks settle() ran after the push).
         let histogram = loop.metrics()!.taskLatency
-        let median = Int64(histogram.value(atPercentile: 50))
+        let share = 100.0 / 64
+        let low = Int64(histogram.value(atPercentile: 50 - 2 * share))
+        let high = Int64(histogram.value(atPercentile: 50 + 2 * share))
         let sampledMedian = values[values.count / 2]
-        // Both are bucket bounds of the same histogram; the sample's median lies within a few buckets.
-        #expect(Double(sampledMedian) <= Double(median) * 1.5 + 256 && Double(sampledMedian) >= Double(median) / 1.5 - 256,
-                "sampled median \(sampledMedian) ns vs the histogram's \(median) ns")
-        #expect(values.last! <= Int64(histogram.value(atPercentile: 100)) + Int64(histogram.value(atPercentile: 100)) / 32)
+        #expect(low <= sampledMedian && sampledMedian <= high, "sampled median \(sampledMedian) ns, histogram's \(low)...\(high) ns")
+        #expect(values.last! <= Int64(histogram.value(atPercentile: 100)))
         reporter.stop()
         await loop.shutdown()
     }

@@ -1,5 +1,4 @@
 import Glibc
-import InMemoryLogging
 import Logging
 import LoopKit
 import LoopKitIntegration
@@ -24,13 +23,13 @@ import TestSupport
     /// run() must not return before every loop has drained.
     @Test func gracefulShutdownOfTheServiceGroupDrainsEveryLoop() async throws {
         let group = try Self.group()
-        let log = InMemoryLogHandler()
-        let service = EventLoopGroupService(group, logger: Logger(label: "loops") { _ in log })
+        let log = TestLogHandler()
+        let service = EventLoopGroupService(group, logger: log.logger)
         let services = ServiceGroup(configuration: .init(services: [service], logger: Self.quiet))
         let perLoop = 1_000
         let (ran, release) = try group.queueBehindHeldLoops(perLoop: perLoop)
         let run = Task { try await services.run() }
-        #expect(await awaitCondition { log.entries.contains { $0.message == "running" } })
+        #expect(await awaitCondition { log.contains(message: "running") })
         #expect(group.allSatisfy { $0.state != .terminating && $0.state != .terminated }, "the loops run until shutdown")
         await services.triggerGracefulShutdown()
         #expect(await awaitCondition { group.allSatisfy { $0.state == .terminating } })
@@ -38,7 +37,7 @@ import TestSupport
         try await run.value
         #expect(group.allSatisfy { $0.state == .terminated })
         #expect(ran.total == 3 * perLoop)
-        #expect(log.entries.map(\.message.description) == ["running", "shutting down gracefully", "terminated"])
+        #expect(log.entries.map(\.message) == ["running", "shutting down gracefully", "terminated"])
     }
 
     /// Cancelling the service group closes the loops: the tasks queued behind the held ones never run.
@@ -58,11 +57,11 @@ import TestSupport
     /// Outside a ServiceGroup, the test kit's trigger stands in for it.
     @Test func runWaitsForTheGracefulShutdownTrigger() async throws {
         let group = try Self.group(2)
-        let log = InMemoryLogHandler()
-        let service = EventLoopGroupService(group, logger: Logger(label: "loops") { _ in log })
+        let log = TestLogHandler()
+        let service = EventLoopGroupService(group, logger: log.logger)
         try await testGracefulShutdown { trigger in
             let run = Task { try await service.run() }
-            #expect(await awaitCondition { log.entries.count == 1 })
+            #expect(await awaitCondition { log.count == 1 })
             #expect(group.allSatisfy { $0.state == .running || $0.state == .sleeping })
             trigger.triggerGracefulShutdown()
             try await run.value
@@ -78,9 +77,9 @@ import TestSupport
             var configuration = EventLoopGroup.Configuration(loopCount: 2)
             configuration.loop.idleStrategy = .park
             let group = try! EventLoopGroup(configuration: configuration)
-            let log = InMemoryLogHandler()
+            let log = TestLogHandler()
             let services = ServiceGroup(configuration: .init(
-                services: [EventLoopGroupService(group, logger: Logger(label: "loops") { _ in log })],
+                services: [EventLoopGroupService(group, logger: log.logger)],
                 gracefulShutdownSignals: [.sigterm],
                 logger: Logger(label: "services") { _ in SwiftLogNoOpLogHandler() }))
             let accepted = Atomic<Int>(0)
@@ -101,7 +100,7 @@ import TestSupport
             }
             let run = Task { try await services.run() }
             // The service runs once the service group has installed its signal handlers.
-            if !(await awaitCondition(seconds: 20) { log.entries.count == 1 && accepted.load(ordering: .relaxed) > 1_000 }) { exit(3) }
+            if !(await awaitCondition(seconds: 20) { log.count == 1 && accepted.load(ordering: .relaxed) > 1_000 }) { exit(3) }
             kill(getpid(), SIGTERM)
             do { try await run.value } catch { exit(4) }
             let afterReturn = executed.load(ordering: .relaxed)
