@@ -10,6 +10,9 @@ let package = Package(
         .library(name: "LoopKitIntegration", targets: ["LoopKitIntegration"]),
         // The C core, for the benchmarks' C-level measurements (bench/).
         .library(name: "CLoopCore", targets: ["CLoopCore"]),
+        // Threads, a pthread-mutex box and cache-line padding: what LoopKit, its tests, the soak and the
+        // benchmarks share (bench/ is a package of its own, so this is a product). Not LoopKit's API.
+        .library(name: "LoopKitConcurrencyHelpers", targets: ["LoopKitConcurrencyHelpers"]),
         .executable(name: "echo-server", targets: ["echo-server"]),
     ],
     dependencies: [
@@ -32,9 +35,14 @@ let package = Package(
             dependencies: ["CLiburing"],
             cSettings: [.define("_GNU_SOURCE"), .define("LK_DEBUG", .when(configuration: .debug))]
         ),
+        // Written once for the library and everything around it; CLoopCore names the threads.
+        .target(
+            name: "LoopKitConcurrencyHelpers",
+            dependencies: ["CLoopCore"]
+        ),
         .target(
             name: "LoopKit",
-            dependencies: ["CLoopCore"]
+            dependencies: ["CLoopCore", "LoopKitConcurrencyHelpers"]
         ),
         .target(
             name: "LoopKitIntegration",
@@ -60,12 +68,14 @@ let package = Package(
         // CLoopCore directly: SOAK_FAULTS=on arms the core's fault-injection points (lk_fault.h).
         .executableTarget(
             name: "loopkit-soak",
-            dependencies: ["LoopKit", "CLoopCore"],
+            dependencies: ["LoopKit", "CLoopCore", "LoopKitConcurrencyHelpers"],
             path: "Tools/soak"
         ),
-        // Helpers shared by the test targets: threads, deadlines, bounded waits.
+        // Helpers shared by the test targets: deadlines, bounded waits, stress sizes; re-exports
+        // LoopKitConcurrencyHelpers (threads, Locked).
         .target(
             name: "TestSupport",
+            dependencies: ["LoopKitConcurrencyHelpers"],
             path: "Tests/TestSupport"
         ),
         .testTarget(

@@ -33,6 +33,7 @@ let package = Package(
                 "CBenchSupport",
                 "CLibUV",
                 .product(name: "LoopKit", package: "LoopKit"),
+                .product(name: "LoopKitConcurrencyHelpers", package: "LoopKit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

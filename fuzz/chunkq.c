@@ -45,7 +45,10 @@ typedef struct harness {
     model_fifo model;
     uint64_t next_seq;
     size_t work; /* spent of WORK_BUDGET */
+    size_t ops;
 } harness;
+
+#include "queue_ops.h" /* after struct harness: the shared operations use its counters */
 
 static void get_stats(harness *h, lk_chunkq_stats *s) {
     if (h->q)
@@ -54,24 +57,22 @@ static void get_stats(harness *h, lk_chunkq_stats *s) {
         *s = (lk_chunkq_stats){0};
 }
 
-/* Pushes one task. With `may_fail` (chunk allocation armed to fail, lk_fault.h) the push may return -ENOMEM
- * instead, which must leave the queue as it was. */
-static void push_task(harness *h, bool may_fail) {
-    h->work++;
-    if (h->model.length >= MAX_QUEUED) return;
-    uint64_t seq = h->next_seq;
-    lk_task t = fuzz_task(seq);
-    int rc = h->q ? lk_chunkq_push(h->q, &t) : lk_ingress_push(h->g, &t, NULL);
-    if (may_fail && rc == -ENOMEM) return;
-    h->next_seq++;
-    /* The queue itself reports "was empty"; lk_ingress_push reports only success (it notifies instead). */
+static size_t queued(const harness *h) { return h->model.length; }
+
+static int push_raw(harness *h, const lk_task *t) {
+    return h->q ? lk_chunkq_push(h->q, t) : lk_ingress_push(h->g, t, NULL);
+}
+
+/* The queue itself reports "was empty"; lk_ingress_push reports only success (it notifies instead). */
+static void model_pushed(harness *h, uint64_t seq, int rc) {
     int want = h->q ? (h->model.length == 0 ? 1 : 0) : 0;
     FUZZ_CHECK(rc == want, "push of task %llu returned %d, model says %d (%zu queued)", (unsigned long long)seq,
                rc, want, h->model.length);
     model_fifo_push(&h->model, seq, true);
 }
 
-static void push_one(harness *h) { push_task(h, false); }
+/* A refusal for memory is allowed whenever chunk allocation fails. */
+static void model_refused(harness *h) { (void)h; }
 
 /* n pushes while every chunk allocation fails: each either succeeds in a chunk the queue has (or a spare) or
  * fails with -ENOMEM and queues nothing; no chunk is allocated. */
@@ -98,33 +99,25 @@ static void push_many(harness *h, unsigned n) {
                    (unsigned long long)after.chunks_spare);
 }
 
-static void check_popped(harness *h, const lk_task *t) {
-    FUZZ_CHECK(h->model.length > 0, "popped task %llu from an empty queue", (unsigned long long)t->words[0]);
-    uint64_t seq = fuzz_task_seq(t);
-    model_entry e = model_fifo_pop(&h->model);
-    FUZZ_CHECK(seq == e.seq, "popped task %llu, model says %llu", (unsigned long long)seq,
-               (unsigned long long)e.seq);
-}
+/* The queue never answers BUSY: a pop finds a task exactly when one is queued. */
+static lk_pop_status expected_pop(harness *h) { return h->model.length > 0 ? LK_POP_OK : LK_POP_EMPTY; }
 
-static lk_pop_status pop_one(harness *h) {
-    h->work++;
-    lk_task t = {{0}};
-    lk_pop_status s = h->q ? lk_chunkq_pop(h->q, &t) : lk_ingress_pop(h->g, &t);
-    lk_pop_status want = h->model.length > 0 ? LK_POP_OK : LK_POP_EMPTY;
+static void check_popped(harness *h, lk_pop_status s, const lk_task *t) {
+    lk_pop_status want = expected_pop(h);
     FUZZ_CHECK(s == want, "pop returned %d, model says %d (%zu queued)", (int)s, (int)want, h->model.length);
-    if (s == LK_POP_OK) check_popped(h, &t);
-    return s;
+    if (s == LK_POP_OK) model_fifo_pop_expecting(&h->model, t);
 }
 
+static lk_pop_status pop_raw(harness *h, lk_task *t) {
+    return h->q ? lk_chunkq_pop(h->q, t) : lk_ingress_pop(h->g, t);
+}
+
+/* The direct queue has no busy flag; the facade's must stay clear (a chunked queue is never busy). */
 static void pop_batch(harness *h, size_t max) {
     lk_task out[BATCH_MAX];
-    size_t want = h->model.length < max ? h->model.length : max;
     bool busy = true;
     size_t n = h->q ? lk_chunkq_pop_batch(h->q, out, max) : lk_ingress_pop_batch(h->g, out, max, &busy);
-    FUZZ_CHECK(n == want, "pop_batch returned %zu for max %zu, model says %zu", n, max, want);
-    h->work += 1 + n;
-    if (h->g) FUZZ_CHECK(!busy, "the chunked ingress reported busy");
-    for (size_t i = 0; i < n; i++) check_popped(h, &out[i]);
+    check_batch(h, out, n, max, h->q ? NULL : &busy);
 }
 
 static void check_state(harness *h) {
@@ -147,7 +140,26 @@ static void check_state(harness *h) {
                (unsigned long long)listed, h->model.length);
 }
 
+/* Opcode b % 7 (see the top of this file). Operation 0 is a burst of one: its allocation is checked too. */
+static void op_push_one(harness *h, fuzz_input *in, unsigned variant) {
+    (void)in;
+    (void)variant;
+    push_many(h, 1);
+}
+
+static void op_pop_batch(harness *h, fuzz_input *in, unsigned variant) {
+    (void)variant;
+    pop_batch(h, fuzz_u16(in) % BATCH_MAX);
+}
+
+static const fuzz_op operations[] = {op_push_one, fuzz_op_push_burst, fuzz_op_pop_one, op_pop_batch,
+                                     fuzz_op_pop_until_not_ok, fuzz_op_push_pop_rounds, fuzz_op_pop_many};
+
+static void pop_a_batch(harness *h) { pop_batch(h, BATCH_MAX); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static const fuzz_driver driver = {.ops = operations, .count = sizeof operations / sizeof operations[0],
+                                       .budget = WORK_BUDGET, .check = check_state};
     fuzz_input in = {.data = data, .size = size, .at = 0};
     harness h = {0};
     model_fifo_init(&h.model);
@@ -155,41 +167,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(rc == 0, "create returned %d", rc);
     check_state(&h);
 
-    while (fuzz_more(&in) && h.work < WORK_BUDGET) {
-        uint8_t b = fuzz_u8(&in);
-        switch (b % 7u) {
-        case 0:
-            push_many(&h, 1);
-            break;
-        case 1:
-            if ((b / 7u) & 1u)
-                push_without_memory(&h, 1u + fuzz_u16(&in) % 1024u);
-            else
-                push_many(&h, 1u + fuzz_u16(&in) % 1024u);
-            break;
-        case 2:
-            pop_one(&h);
-            break;
-        case 3:
-            pop_batch(&h, fuzz_u16(&in) % BATCH_MAX);
-            break;
-        case 4:
-            while (pop_one(&h) == LK_POP_OK) {}
-            break;
-        case 5:
-            for (unsigned n = 1u + fuzz_u8(&in); n > 0; n--) {
-                push_one(&h);
-                pop_one(&h);
-            }
-            break;
-        case 6:
-            for (unsigned n = 1u + fuzz_u16(&in) % 1024u; n > 0; n--) pop_one(&h);
-            break;
-        }
-        check_state(&h);
-    }
+    fuzz_drive(&driver, &h, &in);
 
-    while (h.model.length > 0) pop_batch(&h, BATCH_MAX);
+    fuzz_drain(&h, queued, pop_a_batch);
     check_state(&h);
     FUZZ_CHECK(pop_one(&h) == LK_POP_EMPTY, "drained queue not empty");
     if (h.q) lk_chunkq_destroy(h.q);

@@ -157,6 +157,8 @@ typedef struct harness {
     int expect[BATCH_MAX]; /* the slot of each task, as the model's round robin predicts */
 } harness;
 
+#include "driver.h" /* after struct harness: the main loop uses its counters */
+
 /* ---- model: fault points, the wake handshake */
 
 /* What fault.c's lk__fault_take does for `f`: the errno to inject, or 0. */
@@ -671,7 +673,93 @@ static void op_end(harness *h) {
                h->ops, ran ? "ran" : "did not run", h->barriers);
 }
 
+/* ---- the input format: opcode b % 11 (see the top of this file) */
+
+static void op_attach(harness *h, fuzz_input *in, unsigned variant) {
+    (void)in;
+    (void)variant;
+    attach(h);
+}
+
+static void op_push(harness *h, fuzz_input *in, unsigned variant) {
+    int i = pick(h, fuzz_u8(in), false);
+    unsigned k = (variant & 1u) ? 1u + fuzz_u16(in) % 1024u : 1u + fuzz_u8(in) % 16u;
+    for (; k > 0; k--) push_task(h, i);
+}
+
+static void op_pop_batch(harness *h, fuzz_input *in, unsigned variant) {
+    size_t max = variant % 3u == 0 ? fuzz_u8(in) % 4u
+                 : variant % 3u == 1 ? fuzz_u8(in)
+                                     : fuzz_u16(in) % BATCH_MAX;
+    pop_batch(h, max, false);
+}
+
+static void op_pop(harness *h, fuzz_input *in, unsigned variant) {
+    (void)in;
+    (void)variant;
+    pop_batch(h, 1, true);
+}
+
+static void op_pop_batch_repeated(harness *h, fuzz_input *in, unsigned variant) {
+    unsigned calls = (variant & 1u) ? PP_IDLE_LIMIT - 2u + fuzz_u8(in) % 4u : 1u + fuzz_u8(in);
+    size_t max = fuzz_u8(in) % 9u;
+    for (; calls > 0; calls--) pop_batch(h, max, false);
+}
+
+static void op_park_begin(harness *h, fuzz_input *in, unsigned variant) {
+    (void)in;
+    park_begin(h, (variant & 1u) == 0);
+}
+
+static void op_park_end(harness *h, fuzz_input *in, unsigned variant) {
+    (void)in;
+    (void)variant;
+    park_end(h);
+}
+
+static void op_exit_producer(harness *h, fuzz_input *in, unsigned variant) {
+    (void)variant;
+    exit_producer(h, fuzz_u8(in));
+}
+
+static void op_stream(harness *h, fuzz_input *in, unsigned variant) {
+    (void)variant;
+    uint8_t sel = fuzz_u8(in);
+    unsigned total = PP_FAST_AFTER + 16u * fuzz_u8(in);
+    unsigned chunk = 1u + fuzz_u8(in);
+    unsigned popmax = 1u + fuzz_u8(in);
+    stream(h, sel, total, chunk, popmax);
+}
+
+static void op_fault(harness *h, fuzz_input *in, unsigned variant) {
+    int f = fuzz_u8(in) % 3;
+    uint8_t a = fuzz_u8(in);
+    uint32_t count = (a / 4u) % 4u;
+    if (variant & 1u)
+        fault_set(h, f, 0, 0);
+    else
+        fault_set(h, f, a % 4u, count == 0 ? LK_FAULT_FOREVER : count);
+}
+
+static void op_set_state(harness *h, fuzz_input *in, unsigned variant) {
+    (void)variant;
+    static const lk_loop_state states[4] = {LK_STATE_AWAKE, LK_STATE_RUNNING, LK_STATE_SLEEPING,
+                                            LK_STATE_TERMINATING};
+    set_state(h, states[fuzz_u8(in) % 4u]);
+}
+
+static const fuzz_op operations[] = {op_attach,     op_push,     op_pop_batch,     op_pop,   op_pop_batch_repeated,
+                                     op_park_begin, op_park_end, op_exit_producer, op_stream, op_fault,
+                                     op_set_state};
+
+static size_t queued(const harness *h) { return h->queued; }
+
+static void pop_a_batch(harness *h) { pop_batch(h, BATCH_MAX, false); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static const fuzz_driver driver = {.ops = operations, .count = sizeof operations / sizeof operations[0],
+                                       .budget = WORK_BUDGET, .op_begin = op_begin, .op_end = op_end,
+                                       .check = check_state};
     fuzz_input in = {.data = data, .size = size, .at = 0};
     static harness h; /* large: kept off the stack; reset for every input (the buffers need no reset) */
     memset(&h, 0, offsetof(harness, out));
@@ -695,84 +783,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     h.recs[SELF].next = h.recs[SELF].prev = NONE;
     check_state(&h);
 
-    while (fuzz_more(&in) && h.work < WORK_BUDGET) {
-        uint8_t b = fuzz_u8(&in);
-        unsigned variant = b / 11u;
-        op_begin(&h);
-        switch (b % 11u) {
-        case 0:
-            attach(&h);
-            break;
-        case 1: {
-            int i = pick(&h, fuzz_u8(&in), false);
-            unsigned k = (variant & 1u) ? 1u + fuzz_u16(&in) % 1024u : 1u + fuzz_u8(&in) % 16u;
-            for (; k > 0; k--) push_task(&h, i);
-            break;
-        }
-        case 2: {
-            size_t max = variant % 3u == 0 ? fuzz_u8(&in) % 4u
-                         : variant % 3u == 1 ? fuzz_u8(&in)
-                                             : fuzz_u16(&in) % BATCH_MAX;
-            pop_batch(&h, max, false);
-            break;
-        }
-        case 3:
-            pop_batch(&h, 1, true);
-            break;
-        case 4: {
-            unsigned calls = (variant & 1u) ? PP_IDLE_LIMIT - 2u + fuzz_u8(&in) % 4u : 1u + fuzz_u8(&in);
-            size_t max = fuzz_u8(&in) % 9u;
-            for (; calls > 0; calls--) pop_batch(&h, max, false);
-            break;
-        }
-        case 5:
-            park_begin(&h, (variant & 1u) == 0);
-            break;
-        case 6:
-            park_end(&h);
-            break;
-        case 7:
-            exit_producer(&h, fuzz_u8(&in));
-            break;
-        case 8: {
-            uint8_t sel = fuzz_u8(&in);
-            unsigned total = PP_FAST_AFTER + 16u * fuzz_u8(&in);
-            unsigned chunk = 1u + fuzz_u8(&in);
-            unsigned popmax = 1u + fuzz_u8(&in);
-            stream(&h, sel, total, chunk, popmax);
-            break;
-        }
-        case 9: {
-            int f = fuzz_u8(&in) % 3;
-            uint8_t a = fuzz_u8(&in);
-            uint32_t count = (a / 4u) % 4u;
-            if (variant & 1u)
-                fault_set(&h, f, 0, 0);
-            else
-                fault_set(&h, f, a % 4u, count == 0 ? LK_FAULT_FOREVER : count);
-            break;
-        }
-        case 10: {
-            static const lk_loop_state states[4] = {LK_STATE_AWAKE, LK_STATE_RUNNING, LK_STATE_SLEEPING,
-                                                    LK_STATE_TERMINATING};
-            set_state(&h, states[fuzz_u8(&in) % 4u]);
-            break;
-        }
-        }
-        op_end(&h);
-        h.ops++;
-        check_state(&h);
-    }
+    fuzz_drive(&driver, &h, &in);
 
     /* The end: finish an open park, drain everything with memory available, reap the exited records. */
     op_begin(&h);
     park_end(&h);
     for (int f = 0; f < F_COUNT; f++) fault_set(&h, f, 0, 0);
-    while (h.queued > 0) {
-        size_t before = h.queued;
-        pop_batch(&h, BATCH_MAX, false);
-        FUZZ_CHECK(h.queued < before, "no progress draining %zu tasks", before);
-    }
+    fuzz_drain(&h, queued, pop_a_batch);
     FUZZ_CHECK(pop_batch(&h, 1, false) == 0, "a task after the drain");
     op_end(&h);
     check_state(&h);

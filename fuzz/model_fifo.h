@@ -69,4 +69,12 @@ static inline model_entry model_fifo_pop(model_fifo *m) {
     return e;
 }
 
+/* Removes the oldest entry, which the popped task *t must be (payload intact, sequence number equal). */
+static inline void model_fifo_pop_expecting(model_fifo *m, const lk_task *t) {
+    uint64_t seq = fuzz_task_seq(t);
+    model_entry e = model_fifo_pop(m);
+    FUZZ_CHECK(seq == e.seq, "popped task %llu, model says %llu", (unsigned long long)seq,
+               (unsigned long long)e.seq);
+}
+
 #endif

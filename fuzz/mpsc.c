@@ -68,6 +68,10 @@ typedef struct harness {
     uint64_t nodes_allocated; /* as of the last pool check */
 } harness;
 
+#include "queue_ops.h" /* after struct harness: the shared operations use its counters */
+
+static size_t queued(const harness *h) { return h->model.length; }
+
 /* The pop status the model predicts. */
 static lk_pop_status expected_pop(harness *h) {
     if (h->model.length == 0) return LK_POP_EMPTY;
@@ -80,17 +84,12 @@ static void note_queued(harness *h) {
     if (h->model.length > h->peak) h->peak = h->model.length;
 }
 
-/* Pushes one task. With `may_fail` (node allocation armed to fail, lk_fault.h) the push may return -ENOMEM
- * instead, which must leave the queue as it was. */
-static void push_task(harness *h, bool may_fail) {
-    h->work++;
-    if (h->model.length >= MAX_QUEUED) return;
-    uint64_t seq = h->next_seq;
-    lk_task t = fuzz_task(seq);
-    int rc = h->q ? lk_mpsc_push(h->q, &t) : lk_ingress_push(h->g, &t, NULL);
-    if (may_fail && rc == -ENOMEM) return;
-    h->next_seq++;
-    /* The queue itself reports "was empty"; lk_ingress_push reports only success (it notifies instead). */
+static int push_raw(harness *h, const lk_task *t) {
+    return h->q ? lk_mpsc_push(h->q, t) : lk_ingress_push(h->g, t, NULL);
+}
+
+/* The queue itself reports "was empty"; lk_ingress_push reports only success (it notifies instead). */
+static void model_pushed(harness *h, uint64_t seq, int rc) {
     int want = h->q ? (h->model.length == 0 ? 1 : 0) : 0;
     FUZZ_CHECK(rc == want, "push of task %llu returned %d, model says %d (%zu queued)", (unsigned long long)seq,
                rc, want, h->model.length);
@@ -98,7 +97,12 @@ static void push_task(harness *h, bool may_fail) {
     note_queued(h);
 }
 
-static void push_one(harness *h) { push_task(h, false); }
+/* A refusal for memory is allowed whenever node allocation fails. */
+static void model_refused(harness *h) { (void)h; }
+
+static void push_many(harness *h, unsigned n) {
+    for (; n > 0; n--) push_one(h);
+}
 
 /* n pushes while every node allocation fails: each either succeeds from the pool or fails with -ENOMEM and
  * queues nothing; the pool does not grow. */
@@ -120,19 +124,11 @@ static void check_popped(harness *h, lk_pop_status s, const lk_task *t) {
     lk_pop_status want = expected_pop(h);
     FUZZ_CHECK(s == want, "pop returned %d, model says %d (%zu queued, %zu open)", (int)s, (int)want,
                h->model.length, h->open_count);
-    if (s != LK_POP_OK) return;
-    uint64_t seq = fuzz_task_seq(t);
-    model_entry e = model_fifo_pop(&h->model);
-    FUZZ_CHECK(seq == e.seq, "popped task %llu, model says %llu", (unsigned long long)seq,
-               (unsigned long long)e.seq);
+    if (s == LK_POP_OK) model_fifo_pop_expecting(&h->model, t);
 }
 
-static lk_pop_status pop_one(harness *h) {
-    h->work++;
-    lk_task t = {{0}};
-    lk_pop_status s = h->q ? lk_mpsc_pop(h->q, &t) : lk_ingress_pop(h->g, &t);
-    check_popped(h, s, &t);
-    return s;
+static lk_pop_status pop_raw(harness *h, lk_task *t) {
+    return h->q ? lk_mpsc_pop(h->q, t) : lk_ingress_pop(h->g, t);
 }
 
 static void pop_batch(harness *h, size_t max, bool want_busy_flag) {
@@ -140,16 +136,7 @@ static void pop_batch(harness *h, size_t max, bool want_busy_flag) {
     bool busy = false;
     bool *busy_arg = want_busy_flag ? &busy : NULL;
     size_t n = h->q ? lk_mpsc_pop_batch(h->q, out, max, busy_arg) : lk_ingress_pop_batch(h->g, out, max, busy_arg);
-    FUZZ_CHECK(n <= max, "pop_batch returned %zu for max %zu", n, max);
-    h->work += 1 + n;
-    for (size_t i = 0; i < n; i++) check_popped(h, LK_POP_OK, &out[i]);
-    /* It stopped early exactly when the model cannot hand out the next task, and says why. */
-    lk_pop_status next = expected_pop(h);
-    if (n < max) FUZZ_CHECK(next != LK_POP_OK, "pop_batch stopped at %zu of %zu with a task poppable", n, max);
-    if (want_busy_flag) {
-        bool want = n < max && next == LK_POP_BUSY;
-        FUZZ_CHECK(busy == want, "pop_batch busy = %d, model says %d (%zu popped of max %zu)", busy, want, n, max);
-    }
+    check_batch(h, out, n, max, busy_arg);
 }
 
 static void begin_split_push(harness *h) {
@@ -216,7 +203,33 @@ static void check_state(harness *h, bool final) {
     }
 }
 
+/* Opcode b % 9 (see the top of this file). */
+static void op_pop_batch(harness *h, fuzz_input *in, unsigned variant) {
+    pop_batch(h, fuzz_u8(in), (variant & 1u) == 0);
+}
+
+static void op_begin_split_push(harness *h, fuzz_input *in, unsigned variant) {
+    (void)in;
+    (void)variant;
+    begin_split_push(h);
+}
+
+static void op_finish_split_push(harness *h, fuzz_input *in, unsigned variant) {
+    (void)variant;
+    finish_split_push(h, fuzz_u8(in));
+}
+
+static const fuzz_op operations[] = {fuzz_op_push_one, fuzz_op_push_burst, fuzz_op_pop_one, op_pop_batch,
+                                     fuzz_op_pop_until_not_ok, op_begin_split_push, op_finish_split_push,
+                                     fuzz_op_push_pop_rounds, fuzz_op_pop_many};
+
+static void check_after_op(harness *h) { check_state(h, false); }
+
+static void pop_a_batch(harness *h) { pop_batch(h, 256, true); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static const fuzz_driver driver = {.ops = operations, .count = sizeof operations / sizeof operations[0],
+                                       .budget = WORK_BUDGET, .check = check_after_op};
     fuzz_input in = {.data = data, .size = size, .at = 0};
     harness h = {0};
     model_fifo_init(&h.model);
@@ -224,59 +237,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(rc == 0, "create returned %d", rc);
     check_state(&h, true);
 
-    while (fuzz_more(&in) && h.work < WORK_BUDGET) {
-        uint8_t b = fuzz_u8(&in);
-        unsigned variant = b / 9u;
-        switch (b % 9u) {
-        case 0:
-            push_one(&h);
-            break;
-        case 1: {
-            unsigned n = 1u + fuzz_u16(&in) % 1024u;
-            if (variant & 1u)
-                push_without_memory(&h, n);
-            else
-                for (; n > 0; n--) push_one(&h);
-            break;
-        }
-        case 2:
-            pop_one(&h);
-            break;
-        case 3:
-            pop_batch(&h, fuzz_u8(&in), (variant & 1u) == 0);
-            break;
-        case 4:
-            while (pop_one(&h) == LK_POP_OK) {}
-            break;
-        case 5:
-            begin_split_push(&h);
-            break;
-        case 6:
-            finish_split_push(&h, fuzz_u8(&in));
-            break;
-        case 7:
-            for (unsigned n = 1u + fuzz_u8(&in); n > 0; n--) {
-                push_one(&h);
-                pop_one(&h);
-            }
-            break;
-        case 8:
-            for (unsigned n = 1u + fuzz_u16(&in) % 1024u; n > 0; n--) pop_one(&h);
-            break;
-        }
-        h.ops++;
-        check_state(&h, false);
-    }
+    fuzz_drive(&driver, &h, &in);
 
     while (h.open_count > 0) {
         finish_split_push(&h, h.open_count - 1);
         check_state(&h, true);
     }
-    while (h.model.length > 0) {
-        size_t before = h.model.length;
-        pop_batch(&h, 256, true);
-        FUZZ_CHECK(h.model.length < before, "no progress draining %zu tasks with no push open", before);
-    }
+    fuzz_drain(&h, queued, pop_a_batch);
     check_state(&h, true);
     if (h.q) lk_mpsc_destroy(h.q);
     if (h.g) lk_ingress_destroy(h.g);

@@ -53,7 +53,10 @@ typedef struct harness {
     uint64_t open[MAX_CAPACITY]; /* claimed, unpublished positions */
     size_t open_count;
     size_t work; /* spent of WORK_BUDGET */
+    size_t ops;
 } harness;
+
+#include "queue_ops.h" /* after struct harness: the shared operations use its counters */
 
 static size_t queued(const harness *h) { return h->ring.length + h->overflow.length; }
 
@@ -63,20 +66,10 @@ static lk_pop_status expected_pop(harness *h) {
     return h->overflow.length > 0 ? LK_POP_OK : LK_POP_EMPTY;
 }
 
-/* Pushes one task. With `may_fail` (overflow growth armed to fail, lk_fault.h) the push may return -ENOMEM
- * instead, which must leave the ring and its overflow as they were. */
-static void push_task(harness *h, bool may_fail) {
-    h->work++;
-    if (queued(h) >= MAX_QUEUED) return;
-    uint64_t seq = h->next_seq;
-    lk_task t = fuzz_task(seq);
-    int rc = lk_ring_push(h->r, &t);
-    if (may_fail && rc == -ENOMEM) {
-        FUZZ_CHECK(h->overflow.length > 0 || h->ring.length == h->capacity,
-                   "push failed for memory while the ring had a free slot");
-        return;
-    }
-    h->next_seq++;
+static int push_raw(harness *h, const lk_task *t) { return lk_ring_push(h->r, t); }
+
+/* Into the ring while the overflow is empty and a slot is free, otherwise into the overflow. */
+static void model_pushed(harness *h, uint64_t seq, int rc) {
     FUZZ_CHECK(rc == 0, "push returned %d", rc);
     if (h->overflow.length == 0 && h->ring.length < h->capacity)
         model_fifo_push(&h->ring, seq, true);
@@ -84,7 +77,15 @@ static void push_task(harness *h, bool may_fail) {
         model_fifo_push(&h->overflow, seq, true);
 }
 
-static void push_one(harness *h) { push_task(h, false); }
+/* Only a push that needs the overflow to grow may be refused for memory. */
+static void model_refused(harness *h) {
+    FUZZ_CHECK(h->overflow.length > 0 || h->ring.length == h->capacity,
+               "push failed for memory while the ring had a free slot");
+}
+
+static void push_many(harness *h, unsigned n) {
+    for (; n > 0; n--) push_one(h);
+}
 
 /* n pushes while growing the overflow fails: the ring's slots and the overflow's current room still take
  * tasks; a push needing more fails with -ENOMEM and queues nothing. */
@@ -100,40 +101,21 @@ static void check_popped(harness *h, lk_pop_status s, const lk_task *t) {
     FUZZ_CHECK(s == want, "pop returned %d, model says %d (ring %zu, overflow %zu, open %zu)", (int)s,
                (int)want, h->ring.length, h->overflow.length, h->open_count);
     if (s != LK_POP_OK) return;
-    uint64_t seq = fuzz_task_seq(t);
-    model_entry e;
     if (h->ring.length > 0) {
-        e = model_fifo_pop(&h->ring);
+        model_fifo_pop_expecting(&h->ring, t);
         h->head++;
     } else {
-        e = model_fifo_pop(&h->overflow);
+        model_fifo_pop_expecting(&h->overflow, t);
     }
-    FUZZ_CHECK(seq == e.seq, "popped task %llu, model says %llu", (unsigned long long)seq,
-               (unsigned long long)e.seq);
 }
 
-static lk_pop_status pop_one(harness *h) {
-    h->work++;
-    lk_task t = {{0}};
-    lk_pop_status s = lk_ring_pop(h->r, &t);
-    check_popped(h, s, &t);
-    return s;
-}
+static lk_pop_status pop_raw(harness *h, lk_task *t) { return lk_ring_pop(h->r, t); }
 
 static void pop_batch(harness *h, size_t max, bool want_busy_flag) {
     lk_task out[BATCH_MAX];
     bool busy = false;
-    size_t n = lk_ring_pop_batch(h->r, out, max, want_busy_flag ? &busy : NULL);
-    FUZZ_CHECK(n <= max, "pop_batch returned %zu for max %zu", n, max);
-    h->work += 1 + n;
-    for (size_t i = 0; i < n; i++) check_popped(h, LK_POP_OK, &out[i]);
-    /* It stopped early exactly when the model has nothing to hand out, and says whether that is BUSY. */
-    lk_pop_status next = expected_pop(h);
-    if (n < max) FUZZ_CHECK(next != LK_POP_OK, "pop_batch stopped at %zu of %zu with a task poppable", n, max);
-    if (want_busy_flag) {
-        bool want = n < max && next == LK_POP_BUSY;
-        FUZZ_CHECK(busy == want, "pop_batch busy = %d, model says %d (%zu popped of max %zu)", busy, want, n, max);
-    }
+    bool *busy_arg = want_busy_flag ? &busy : NULL;
+    check_batch(h, out, lk_ring_pop_batch(h->r, out, max, busy_arg), max, busy_arg);
 }
 
 static void claim(harness *h) {
@@ -177,7 +159,38 @@ static void check_state(harness *h) {
                h->capacity);
 }
 
+/* Opcode b % 8 (see the top of this file). */
+static void op_push_burst(harness *h, fuzz_input *in, unsigned variant) {
+    unsigned n = 1u + fuzz_u8(in) % 200u;
+    if (variant & 1u)
+        push_without_memory(h, n);
+    else
+        push_many(h, n);
+}
+
+static void op_pop_batch(harness *h, fuzz_input *in, unsigned variant) {
+    pop_batch(h, fuzz_u8(in) % BATCH_MAX, (variant & 1u) == 0);
+}
+
+static void op_claim(harness *h, fuzz_input *in, unsigned variant) {
+    (void)in;
+    (void)variant;
+    claim(h);
+}
+
+static void op_publish(harness *h, fuzz_input *in, unsigned variant) {
+    (void)variant;
+    publish(h, fuzz_u8(in));
+}
+
+static const fuzz_op operations[] = {fuzz_op_push_one, op_push_burst, fuzz_op_pop_one, op_pop_batch,
+                                     fuzz_op_pop_until_not_ok, op_claim, op_publish, fuzz_op_push_pop_rounds};
+
+static void pop_a_batch(harness *h) { pop_batch(h, BATCH_MAX, true); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static const fuzz_driver driver = {.ops = operations, .count = sizeof operations / sizeof operations[0],
+                                       .budget = WORK_BUDGET, .check = check_state};
     fuzz_input in = {.data = data, .size = size, .at = 0};
     harness h = {0};
     model_fifo_init(&h.ring);
@@ -203,55 +216,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(rc == 0, "create_for_testing(%u, %llu) returned %d", h.capacity, (unsigned long long)h.head, rc);
     check_state(&h);
 
-    while (fuzz_more(&in) && h.work < WORK_BUDGET) {
-        uint8_t b = fuzz_u8(&in);
-        unsigned variant = b / 8u;
-        switch (b % 8u) {
-        case 0:
-            push_one(&h);
-            break;
-        case 1: {
-            unsigned n = 1u + fuzz_u8(&in) % 200u;
-            if (variant & 1u)
-                push_without_memory(&h, n);
-            else
-                for (; n > 0; n--) push_one(&h);
-            break;
-        }
-        case 2:
-            pop_one(&h);
-            break;
-        case 3:
-            pop_batch(&h, fuzz_u8(&in) % BATCH_MAX, (variant & 1u) == 0);
-            break;
-        case 4:
-            while (pop_one(&h) == LK_POP_OK) {}
-            break;
-        case 5:
-            claim(&h);
-            break;
-        case 6:
-            publish(&h, fuzz_u8(&in));
-            break;
-        case 7:
-            for (unsigned n = 1u + fuzz_u8(&in); n > 0; n--) {
-                push_one(&h);
-                pop_one(&h);
-            }
-            break;
-        }
-        check_state(&h);
-    }
+    fuzz_drive(&driver, &h, &in);
 
     while (h.open_count > 0) {
         publish(&h, h.open_count - 1);
         check_state(&h);
     }
-    while (queued(&h) > 0) {
-        size_t before = queued(&h);
-        pop_batch(&h, BATCH_MAX, true);
-        FUZZ_CHECK(queued(&h) < before, "no progress draining %zu tasks with no claim open", before);
-    }
+    fuzz_drain(&h, queued, pop_a_batch);
     check_state(&h);
     lk_ring_destroy(h.r);
     model_fifo_free(&h.ring);

@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char *lk_backend_name(lk_backend b) {
     switch (b) {
@@ -36,19 +38,36 @@ int lk_poller_create(lk_poller **out, lk_backend requested, int wake_fd) {
     return lk_poller_create_for_testing(out, requested, wake_fd, getenv("LOOPKIT_BACKEND"));
 }
 
+static bool is_backend(lk_backend b) {
+    return b == LK_BACKEND_AUTO || b == LK_BACKEND_EPOLL || b == LK_BACKEND_IO_URING;
+}
+
+/* The requested backend's constructor; AUTO falls back to epoll when io_uring is refused (ENOSYS, EPERM,
+ * EINVAL on an old kernel, ENOMEM under memlock limits). */
+static int create_backend(lk_poller **out, lk_backend requested, int wake_fd) {
+    if (requested == LK_BACKEND_EPOLL) return lk__poller_epoll_create(out, wake_fd);
+    int rc = lk__poller_uring_create(out, wake_fd);
+    if (rc != 0 && requested == LK_BACKEND_AUTO) rc = lk__poller_epoll_create(out, wake_fd);
+    return rc;
+}
+
+int lk_backend_probe(lk_backend b) {
+    if (!is_backend(b)) return -EINVAL;
+    int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd < 0) return -errno;
+    lk_poller *p = NULL;
+    int rc = create_backend(&p, b, wake_fd);
+    if (rc == 0) p->ops->destroy(p);
+    close(wake_fd);
+    return rc;
+}
+
 int lk_poller_create_for_testing(lk_poller **out, lk_backend requested, int wake_fd, const char *override) {
-    if (requested != LK_BACKEND_AUTO && requested != LK_BACKEND_EPOLL && requested != LK_BACKEND_IO_URING)
-        return -EINVAL;
+    if (!is_backend(requested)) return -EINVAL;
     if (wake_fd < 0) return -EBADF;
     int rc = apply_override(&requested, override);
     if (rc != 0) return rc;
-    if (requested == LK_BACKEND_EPOLL) {
-        rc = lk__poller_epoll_create(out, wake_fd);
-    } else {
-        rc = lk__poller_uring_create(out, wake_fd);
-        /* AUTO: io_uring was refused (ENOSYS, EPERM, EINVAL on an old kernel, ENOMEM under memlock limits). */
-        if (rc != 0 && requested == LK_BACKEND_AUTO) rc = lk__poller_epoll_create(out, wake_fd);
-    }
+    rc = create_backend(out, requested, wake_fd);
     if (rc == 0) {
         LK_OWNER_INIT(&(*out)->loop);
         lk__owner_check(&(*out)->loop, "lk_poller_create");

@@ -88,8 +88,10 @@ static inline bool lk__spscq_at_boundary(const lk_spscq *q) {
  * arrive in registers and are stored one by one: a task copied through memory would cost the caller's stores
  * and a load that waits for them (a 16-byte load cannot be forwarded from two 8-byte stores). No call: a
  * fast path without calls needs no saved registers, i.e. no stack stores, which would compete with the
- * slot's stores for the store buffer while they wait for their cache line. */
-static inline void lk__spscq_push_in_segment(lk_spscq *q, uintptr_t w0, uintptr_t w1, uintptr_t w2) {
+ * slot's stores for the store buffer while they wait for their cache line. Always inlined, so that its
+ * callers' fast paths stay call-free too, whatever the optimizer's inlining budget. */
+__attribute__((always_inline)) static inline void lk__spscq_push_in_segment(lk_spscq *q, uintptr_t w0,
+                                                                           uintptr_t w1, uintptr_t w2) {
     uint64_t t = q->tail;
     uint32_t i = (uint32_t)(t & (LK_SPSCQ_SEGMENT_SLOTS - 1));
     lk_spscq_slot *slot = &q->tail_seg->slots[i];
@@ -107,15 +109,7 @@ static inline int lk__spscq_push_words(lk_spscq *q, uintptr_t w0, uintptr_t w1, 
         int rc = lk__spscq_grow(q);
         if (rc != 0) return rc;
     }
-    uint64_t t = q->tail;
-    uint32_t i = (uint32_t)(t & (LK_SPSCQ_SEGMENT_SLOTS - 1));
-    lk_spscq_slot *slot = &q->tail_seg->slots[i];
-    slot->task.words[0] = w0;
-    slot->task.words[1] = w1;
-    slot->task.words[2] = w2;
-    /* release: publishes the task; pairs with C's acquire in lk__spscq_slot_at. */
-    atomic_store_explicit(&slot->seq, t + 1, memory_order_release);
-    q->tail = t + 1;
+    lk__spscq_push_in_segment(q, w0, w1, w2);
     return 0;
 }
 

@@ -12,6 +12,16 @@ public enum PollBackend: Sendable, Equatable, CustomStringConvertible {
     /// `EventLoopError.backendUnavailable` otherwise.
     case ioUring
 
+    /// Whether a loop can run this backend on this machine, probed now: `.ioUring` where the kernel lets this
+    /// process set up an io_uring ring (5.11 or later, not disabled by `kernel.io_uring_disabled`, not refused
+    /// by seccomp or the memlock limit); `.epoll` wherever an epoll instance can be created; `.auto` wherever
+    /// either can. For choosing a backend, or the backends to test or measure, before creating a loop.
+    ///
+    /// `LOOPKIT_BACKEND` does not change the answer (it changes which backend a loop asks for). Any thread;
+    /// each read sets the backend up and tears it down again (tens of microseconds for io_uring), so keep the
+    /// answer rather than asking in a hot path.
+    public var isAvailable: Bool { lk_backend_probe(cValue) == 0 }
+
     /// "auto", "epoll" or "io_uring": the values `LOOPKIT_BACKEND` takes.
     public var description: String {
         switch self {

@@ -1,5 +1,6 @@
 internal import CLoopCore
 import Glibc
+internal import LoopKitConcurrencyHelpers
 
 // Completion-based socket operations (CLoopCore's lk_io.h) on the loop: the table of operations in flight,
 // the receive buffer pool, the dispatch of completions in the tick's I/O phase, and the end of everything at

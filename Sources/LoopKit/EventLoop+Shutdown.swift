@@ -15,6 +15,7 @@ extension EventLoop {
     ///
     /// Timers still pending are cancelled; registered fds are unregistered (owned ones closed). A loop that
     /// never ran is drained by the calling thread, acting as its loop thread.
+    @available(*, noasync, message: "blocks the calling thread until the loop terminates: use `await shutdown()`")
     public func shutdown() {
         requestTermination(close: false)
         waitForTermination()
@@ -47,12 +48,14 @@ extension EventLoop {
     /// Immediate shutdown: the loop finishes the task it is running, releases every queued task and timer
     /// without running them, and terminates. Blocks until then, except on the loop thread. Idempotent; safe
     /// from any thread, concurrently.
+    @available(*, noasync, message: "blocks the calling thread until the loop terminates: use `await close()`")
     public func close() {
         requestTermination(close: true)
         waitForTermination()
     }
 
     /// Blocks until the loop has terminated (without requesting it). Not on the loop thread.
+    @available(*, noasync, message: "blocks the calling thread: use `await waitUntilTerminated()`")
     public func waitUntilTerminated() {
         precondition(!inEventLoop, "EventLoop.waitUntilTerminated() called on the loop thread would wait forever")
         terminatedLatch.wait()

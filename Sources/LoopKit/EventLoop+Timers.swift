@@ -1,4 +1,5 @@
 internal import CLoopCore
+internal import LoopKitConcurrencyHelpers
 import Synchronization
 
 extension EventLoop {

@@ -1,4 +1,5 @@
 internal import CLoopCore
+internal import LoopKitConcurrencyHelpers
 import Glibc
 import Synchronization
 
@@ -286,13 +287,6 @@ public final class EventLoop: @unchecked Sendable {
         var m = message
         m.withUTF8 { buffer in _ = Glibc.write(2, buffer.baseAddress, buffer.count) }
     }
-}
-
-/// 128 bytes of nothing: separates fields written by different threads (two 64-byte lines, because
-/// adjacent-line prefetch pairs lines).
-struct CacheLinePadding {
-    private let words: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 }
 
 /// The tick anchor: the loop's reference time and the monotonic instant it was set at.

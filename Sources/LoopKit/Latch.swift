@@ -1,4 +1,3 @@
-internal import CLoopCore
 import Glibc
 
 /// A one-way gate that threads can block on (pthread mutex + condition variable) or await: closed until
@@ -81,33 +80,5 @@ final class Latch: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
             }
         }
-    }
-}
-
-/// Starts a detached POSIX thread named `name` running `body`.
-func spawnThread(name: String, _ body: @escaping @Sendable () -> Void) throws {
-    final class Start: @unchecked Sendable {
-        let name: String
-        let body: @Sendable () -> Void
-        init(name: String, body: @escaping @Sendable () -> Void) {
-            self.name = name
-            self.body = body
-        }
-    }
-    let start = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
-    var attributes = pthread_attr_t()
-    pthread_attr_init(&attributes)
-    defer { pthread_attr_destroy(&attributes) }
-    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-    var thread = pthread_t()
-    let rc = pthread_create(&thread, &attributes, { raw in
-        let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
-        start.name.withCString { lk_thread_set_name($0) }
-        start.body()
-        return nil
-    }, start)
-    if rc != 0 {
-        Unmanaged<Start>.fromOpaque(start).release()
-        throw EventLoopError.system(operation: "pthread_create", errno: rc)
     }
 }

@@ -44,6 +44,8 @@ private func checkCounters(_ s: lk_chunkq_stats, _ context: String, sourceLocati
 }
 
 @Suite struct ChunkedQueueTests {
+    /// A new queue is empty: pop answers EMPTY (never BUSY), a batch pops nothing, length is 0 and the chunk
+    /// counters are consistent.
     @Test func emptyQueue() throws {
         let q = try makeQueue()
         defer { lk_chunkq_destroy(q) }
@@ -55,6 +57,8 @@ private func checkCounters(_ s: lk_chunkq_stats, _ context: String, sourceLocati
         checkCounters(stats(q), "fresh queue")
     }
 
+    /// Tasks come out in push order across chunk boundaries, through single pops and batches of every size around
+    /// the chunk size; only the push onto an empty queue reports was-empty; length and is_empty follow every step.
     @Test func fifoAndWasEmptyAcrossChunkBoundaries() throws {
         let q = try makeQueue()
         defer { lk_chunkq_destroy(q) }
@@ -92,6 +96,8 @@ private func checkCounters(_ s: lk_chunkq_stats, _ context: String, sourceLocati
         }
     }
 
+    /// Push reports was-empty exactly when the queue is empty: not after a partial drain (ending on or inside a
+    /// chunk boundary), again after a full one, and on every push of alternating push/pop traffic.
     @Test func wasEmptyAfterPartialAndFullDrain() throws {
         let q = try makeQueue()
         defer { lk_chunkq_destroy(q) }
@@ -116,6 +122,8 @@ private func checkCounters(_ s: lk_chunkq_stats, _ context: String, sourceLocati
         }
     }
 
+    /// A backlog that is not a multiple of the chunk size, pushed and popped in uneven steps, stays FIFO and its
+    /// length exact.
     @Test func rollingTrafficKeepsFIFO() throws {
         let q = try makeQueue()
         defer { lk_chunkq_destroy(q) }
@@ -137,6 +145,8 @@ private func checkCounters(_ s: lk_chunkq_stats, _ context: String, sourceLocati
         #expect(lk_chunkq_is_empty(q))
     }
 
+    /// Chunks are recycled: after a warm-up, repeated fill-and-drain cycles and rolling traffic at the same backlog
+    /// allocate no chunk.
     @Test("chunks are recycled: steady state allocates nothing", arguments: [1, 127, 128, 129, 3 * 128 + 17])
     func chunkRecycling(depth: Int) throws {
         let q = try makeQueue()
@@ -179,6 +189,8 @@ private func checkCounters(_ s: lk_chunkq_stats, _ context: String, sourceLocati
         checkCounters(stats(q), "rolled")
     }
 
+    /// After a burst is drained the queue keeps at most LK_CHUNKQ_SPARE_MAX spare chunks and frees the rest, and a
+    /// later burst reuses the spares without allocating.
     @Test func burstThenDrainReleasesAllButAFewSpareChunks() throws {
         let q = try makeQueue()
         defer { lk_chunkq_destroy(q) }
@@ -203,28 +215,18 @@ private func checkCounters(_ s: lk_chunkq_stats, _ context: String, sourceLocati
         #expect(drain(q).count == reuse)
     }
 
+    /// Concurrent producers and one consumer taking single pops and batches in turn: every task arrives once, in
+    /// order per producer, and the queue ends empty with at most one chunk listed.
     @Test("P producers, one consumer: per-producer FIFO, exact totals", arguments: [2, 4, 8])
     func concurrentProducersOneConsumer(producers: Int) throws {
         let q = try makeQueue()
         defer { lk_chunkq_destroy(q) }
         let shared = SharedHandle(q)
-        var useBatch = false
-        var batch = [lk_task](repeating: blankTask, count: 200)
         let checker = runProducersWithConsumer(
             producers: producers, perProducer: 20_000,
             push: { lk_chunkq_push(shared.pointer, $0) },
-            drain: { checker in
-                useBatch.toggle()
-                if useBatch {
-                    let n = batch.withUnsafeMutableBufferPointer { lk_chunkq_pop_batch(q, $0.baseAddress!, 200) }
-                    for i in 0..<n { checker.accept(batch[i]) }
-                    return n
-                }
-                var out = blankTask
-                guard lk_chunkq_pop(q, &out) == LK_POP_OK else { return 0 }
-                checker.accept(out)
-                return 1
-            })
+            drain: alternatingDrain(batchSize: 200, popBatch: { lk_chunkq_pop_batch(q, $0, $1) },
+                                    pop: { lk_chunkq_pop(q, $0) }))
         checker.verify()
         var out = blankTask
         #expect(lk_chunkq_pop(q, &out) == LK_POP_EMPTY)
@@ -235,6 +237,8 @@ private func checkCounters(_ s: lk_chunkq_stats, _ context: String, sourceLocati
         #expect(s.chunks_live - s.chunks_spare <= 1, "\(s)")
     }
 
+    /// length and is_empty may be read from any thread while producers push and the consumer pops: no reading
+    /// exceeds what was pushed, and every task still arrives.
     @Test("length and is_empty from another thread while producers and the consumer run")
     func lengthFromAnyThread() throws {
         let q = try makeQueue()

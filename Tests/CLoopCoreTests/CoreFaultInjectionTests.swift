@@ -20,6 +20,8 @@ final class CoreFaultInjectionTests {
         return read(fd, &value, 8) == 8 ? value : 0
     }
 
+    /// An eventfd write interrupted by EINTR is retried: the signal still reports success and the counter holds
+    /// exactly one wakeup.
     @Test func eventfdWriteInterruptedIsRetried() throws {
         var w: OpaquePointer?
         try #require(lk_wake_create(&w) == 0)
@@ -133,6 +135,9 @@ final class CoreFaultInjectionTests {
         }
     }
 
+    /// An epoll_ctl failure (ENOSPC, ENOMEM) is returned by add, modify and remove and changes nothing: a failed
+    /// add registers nothing, a failed modify keeps the old interest, a failed remove keeps the fd; a retry
+    /// succeeds.
     @Test func epollCtlFailureIsReturnedAndChangesNothing() throws {
         let h = try Harness(LK_BACKEND_EPOLL)
         lk_fault_arm(LK_FAULT_EPOLL_CTL, ENOSPC, 0, 1)
@@ -152,6 +157,7 @@ final class CoreFaultInjectionTests {
         #expect(lk_poller_remove(h.poller, h.readEnd) == 0)
     }
 
+    /// epoll_ctl interrupted by EINTR is retried until it succeeds, and the registration works.
     @Test func epollCtlInterruptedIsRetried() throws {
         let h = try Harness(LK_BACKEND_EPOLL)
         let before = lk_fault_injected(LK_FAULT_EPOLL_CTL)
@@ -289,6 +295,8 @@ final class CoreFaultInjectionTests {
         return accepted
     }
 
+    /// An MPSC push whose node allocation fails returns -ENOMEM and queues nothing; whatever was accepted before
+    /// pops out intact and in order.
     @Test func mpscNodeAllocationFailureQueuesNothing() throws {
         var q: OpaquePointer?
         try #require(lk_mpsc_create(&q) == 0)
@@ -301,6 +309,8 @@ final class CoreFaultInjectionTests {
                          isEmpty: { lk_mpsc_is_empty(q) }, point: LK_FAULT_NODE_ALLOC, limit: 1 << 20)
     }
 
+    /// A chunked-queue push whose chunk allocation fails returns -ENOMEM and queues nothing; what was accepted pops
+    /// out intact and in order.
     @Test func chunkAllocationFailureQueuesNothing() throws {
         var q: OpaquePointer?
         try #require(lk_chunkq_create(&q) == 0)
@@ -309,6 +319,8 @@ final class CoreFaultInjectionTests {
                          isEmpty: { lk_chunkq_is_empty(q) }, point: LK_FAULT_CHUNK_ALLOC, limit: 1 << 20)
     }
 
+    /// A ring push that needs its overflow to grow and cannot returns -ENOMEM and queues nothing: the ring's slots
+    /// and the overflow's first block take tasks, and every accepted task pops out in order.
     @Test func ringOverflowAllocationFailureQueuesNothing() throws {
         var r: OpaquePointer?
         try #require(lk_ring_create_for_testing(&r, 4, UInt64.max - 2) == 0)
@@ -319,6 +331,8 @@ final class CoreFaultInjectionTests {
         #expect(lk_ring_length(r) == 0)
     }
 
+    /// An SPSC queue without memory for its first segment is not created; a push that needs a new segment and
+    /// cannot get one returns -ENOMEM and queues nothing.
     @Test func spscSegmentAllocationFailureQueuesNothing() throws {
         var q: OpaquePointer?
         lk_fault_arm(LK_FAULT_SEGMENT_ALLOC, ENOMEM, 0, 1)
@@ -399,7 +413,7 @@ final class CoreFaultInjectionTests {
         defer { if closed.load(ordering: .acquiring) { lk_gate_destroy(g) } }
         let before = lk_fault_injected(LK_FAULT_MEMBARRIER)
         lk_fault_arm(LK_FAULT_MEMBARRIER, ENOMEM, 0, 3)
-        startDetachedThread { // the closer: detached, so that a close that never returns fails the test
+        try startDetachedThread { // the closer: detached, so that a close that never returns fails the test
             _ = waitUntil { inside.load(ordering: .acquiring) }
             release.store(true, ordering: .releasing)
             lk_gate_close(gate.pointer)

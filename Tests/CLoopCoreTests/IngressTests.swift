@@ -43,14 +43,19 @@ private func drainTasks(_ q: OpaquePointer, max: Int = 64) -> [(producer: Int, s
     }
 }
 
-/// A wake handshake whose loop is "asleep", so that every notification the ingress makes shows up in
-/// lk_wake_counters as a request.
-private func sleepingWake() throws -> OpaquePointer {
+/// An ingress of `kind` notifying a wake handshake whose loop is "asleep", so that every notification the
+/// ingress makes shows up in lk_wake_counters as a request.
+private func makeIngressOnASleepingWake(_ kind: lk_ingress_kind) throws -> (q: OpaquePointer, wake: OpaquePointer) {
     var w: OpaquePointer?
     try #require(lk_wake_create(&w) == 0)
     let wake = try #require(w)
     lk_wake_state_store(wake, LK_STATE_SLEEPING)
-    return wake
+    do {
+        return (try makeIngress(kind, wake: wake), wake)
+    } catch {
+        lk_wake_destroy(wake)
+        throw error
+    }
 }
 
 private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
@@ -62,6 +67,7 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
 // MARK: - Every kind
 
 @Suite struct IngressTests {
+    /// Each kind is created empty and reports its kind: pop answers EMPTY, is_empty holds.
     @Test(arguments: ingressKinds)
     func createReportsKind(kind: lk_ingress_kind) throws {
         let q = try makeIngress(kind)
@@ -72,6 +78,7 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         #expect(lk_ingress_pop(q, &out) == LK_POP_EMPTY)
     }
 
+    /// An unknown kind is refused with -EINVAL, no ingress is returned, and it has no name.
     @Test func unknownKindIsRejected() {
         for raw: UInt32 in [LK_INGRESS_KIND_COUNT.rawValue, 7, UInt32.max] {
             var q: OpaquePointer?
@@ -82,6 +89,8 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         }
     }
 
+    /// Every kind keeps push order across drains and refills, and across single pops interleaved with pushes; push
+    /// reports success (0), not was-empty.
     @Test(arguments: ingressKinds)
     func fifoAcrossRefills(kind: lk_ingress_kind) throws {
         let q = try makeIngress(kind)
@@ -101,6 +110,7 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         #expect(drain(q) == [1, 2])
     }
 
+    /// pop_batch takes at most max tasks, in order, never writes past max, and reports not busy.
     @Test(arguments: ingressKinds)
     func popBatchTakesAtMostMax(kind: lk_ingress_kind) throws {
         let q = try makeIngress(kind)
@@ -123,29 +133,19 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         #expect(lk_ingress_is_empty(q))
     }
 
+    /// Four producers and one consumer taking single pops and batches in turn, for every kind: every task arrives
+    /// once, in order per producer, and the ingress ends empty.
     @Test("P = 4 producers, one consumer: per-producer FIFO, exact totals", arguments: ingressKinds)
     func concurrentProducersOneConsumer(kind: lk_ingress_kind) throws {
         let q = try makeIngress(kind)
         defer { lk_ingress_destroy(q) }
         let shared = SharedHandle(q)
-        var useBatch = false
-        var batch = [lk_task](repeating: blankTask, count: 64)
+        var busy = false
         let checker = runProducersWithConsumer(
             producers: 4, perProducer: stressCount(20_000, minimum: 2_000),
             push: { lk_ingress_push(shared.pointer, $0, nil) },
-            drain: { checker in
-                useBatch.toggle()
-                if useBatch {
-                    var busy = false
-                    let n = batch.withUnsafeMutableBufferPointer { lk_ingress_pop_batch(q, $0.baseAddress!, 64, &busy) }
-                    for i in 0..<n { checker.accept(batch[i]) }
-                    return n
-                }
-                var out = blankTask
-                guard lk_ingress_pop(q, &out) == LK_POP_OK else { return 0 }
-                checker.accept(out)
-                return 1
-            })
+            drain: alternatingDrain(batchSize: 64, popBatch: { lk_ingress_pop_batch(q, $0, $1, &busy) },
+                                    pop: { lk_ingress_pop(q, $0) }))
         checker.verify()
         var out = blankTask
         #expect(lk_ingress_pop(q, &out) == LK_POP_EMPTY)
@@ -156,10 +156,8 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
     /// announces a record the loop does not hold (its first push, here), which is what saves the fence.
     @Test(arguments: ingressKinds)
     func notificationsPerPush(kind: lk_ingress_kind) throws {
-        let wake = try sleepingWake()
-        defer { lk_wake_destroy(wake) }
-        let q = try makeIngress(kind, wake: wake)
-        defer { lk_ingress_destroy(q) }
+        let (q, wake) = try makeIngressOnASleepingWake(kind)
+        defer { lk_ingress_destroy(q); lk_wake_destroy(wake) }
         var results: [Int32] = []
         for i in 0..<100 {
             var task = makeTask(i)
@@ -182,10 +180,8 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
     /// segment) and the general path answer alike, across segment boundaries.
     @Test(arguments: ingressKinds)
     func submitQueuesWhileOpenAndRefusesOnceClosed(kind: lk_ingress_kind) throws {
-        let wake = try sleepingWake()
-        defer { lk_wake_destroy(wake) }
-        let q = try makeIngress(kind, wake: wake)
-        defer { lk_ingress_destroy(q) }
+        let (q, wake) = try makeIngressOnASleepingWake(kind)
+        defer { lk_ingress_destroy(q); lk_wake_destroy(wake) }
         var g: OpaquePointer?
         try #require(lk_gate_create(&g) == 0)
         let gate = try #require(g)
@@ -237,6 +233,8 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         }
     }
 
+    /// Test producer handles exist only for the per-producer kind: the other kinds refuse to attach one and count
+    /// no producers.
     @Test func testHandlesAreForThePerProducerKindOnly() throws {
         for kind in [LK_INGRESS_LOCK_FREE, LK_INGRESS_CHUNKED] {
             let q = try makeIngress(kind)
@@ -291,10 +289,8 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
     /// A record the loop holds needs no notification; one it gave up (idle, or around a park) announces
     /// itself again on its next push.
     @Test func announcesAgainAfterTheLoopGivesItUp() throws {
-        let wake = try sleepingWake()
-        defer { lk_wake_destroy(wake) }
-        let q = try makeIngress(LK_INGRESS_PER_PRODUCER, wake: wake)
-        defer { lk_ingress_destroy(q) }
+        let (q, wake) = try makeIngressOnASleepingWake(LK_INGRESS_PER_PRODUCER)
+        defer { lk_ingress_destroy(q); lk_wake_destroy(wake) }
         let h = Handles(q)
         try h.attach(1)
         h.push(0, 0)
@@ -342,10 +338,8 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
     /// After PP_FAST_AFTER tasks the loop lets the producer skip its fence; giving the record up then costs
     /// a heavy barrier, and the protocol still announces the next push.
     @Test func aFastRecordIsGivenUpSafely() throws {
-        let wake = try sleepingWake()
-        defer { lk_wake_destroy(wake) }
-        let q = try makeIngress(LK_INGRESS_PER_PRODUCER, wake: wake)
-        defer { lk_ingress_destroy(q) }
+        let (q, wake) = try makeIngressOnASleepingWake(LK_INGRESS_PER_PRODUCER)
+        defer { lk_ingress_destroy(q); lk_wake_destroy(wake) }
         let h = Handles(q)
         try h.attach(1)
         var next = 0
@@ -436,7 +430,7 @@ private func wakeRequests(_ wake: OpaquePointer) -> UInt64 {
         let waves = stressCount(20, minimum: 4), perWave = 6, perThread = 300
         let producers = waves * perWave
         let done = Atomic<Int>(0)
-        startDetachedThread {
+        try startDetachedThread {
             for wave in 0..<waves {
                 runOnThreads(perWave) { i in
                     let producer = wave * perWave + i

@@ -29,6 +29,7 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
 }
 
 @Suite struct MPSCTests {
+    /// A new queue is empty: pop answers EMPTY, a batch pops nothing and is not busy, and every pool node is free.
     @Test func emptyQueuePopsEmpty() throws {
         let q = try makeQueue()
         defer { lk_mpsc_destroy(q) }
@@ -44,6 +45,8 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
         #expect(s.nodes_free == s.nodes_allocated)
     }
 
+    /// Tasks come out in push order; push returns 1 exactly when the queue was empty (not after a partial drain,
+    /// again after a full one).
     @Test func singleThreadFIFOAndWasEmpty() throws {
         let q = try makeQueue()
         defer { lk_mpsc_destroy(q) }
@@ -77,6 +80,8 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
         #expect(lk_mpsc_is_empty(q))
     }
 
+    /// pop_batch takes up to max tasks in order, never writes past max, and reports not busy when the queue simply
+    /// ran out.
     @Test func popBatchTakesUpToMaxInOrder() throws {
         let q = try makeQueue()
         defer { lk_mpsc_destroy(q) }
@@ -104,6 +109,8 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
         #expect(drain(q) == [5])
     }
 
+    /// While tasks are queued the pool lends one node per task (plus at most the head); after the drain every node
+    /// is back in the pool.
     @Test func statsAfterDrainReturnEveryNode() throws {
         let q = try makeQueue()
         defer { lk_mpsc_destroy(q) }
@@ -120,6 +127,7 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
         }
     }
 
+    /// After a warm-up, repeated fill-and-drain cycles at the same depth allocate no node and grow no slab.
     @Test("steady state allocates nothing", arguments: [1, 31, 33, 250, 1000])
     func steadyStateAllocatesNothing(depth: Int) throws {
         let q = try makeQueue()
@@ -154,6 +162,8 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
         #expect(rolled.nodes_in_use == 0)
     }
 
+    /// A backlog beyond one slab grows the pool, and the drain returns every node to it without shrinking or
+    /// growing it.
     @Test func poolGrowsBeyondOneSlabAndReturnsEverything() throws {
         let q = try makeQueue()
         defer { lk_mpsc_destroy(q) }
@@ -179,6 +189,8 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
 
     // MARK: Busy window
 
+    /// A push held inside its busy window (tail exchanged, link not yet stored) on an empty queue makes pop answer
+    /// BUSY, never EMPTY, and pop_batch report busy; once finished the task pops.
     @Test func heldPushOnEmptyQueueIsBusyNotEmpty() throws {
         let q = try makeQueue()
         defer { lk_mpsc_destroy(q) }
@@ -239,6 +251,8 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
         #expect(stats(q).nodes_in_use == 0)
     }
 
+    /// A push held inside its busy window behind one queued task: the queued task is not handed out before its
+    /// successor is linked (BUSY), the queue never reads as empty, and both pop in order once the push finishes.
     @Test func heldPushBehindOneQueuedTaskIsNeverEmpty() throws {
         let q = try makeQueue()
         defer { lk_mpsc_destroy(q) }
@@ -258,19 +272,15 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
 
     // MARK: Concurrency
 
+    /// After concurrent producers have joined, a drain never meets BUSY and gets every task once, in order per
+    /// producer; the pool ends with no node in use.
     @Test("concurrent pushes, then a quiescent drain: never BUSY, per-producer FIFO, exact totals")
     func concurrentPushesThenQuiescentDrain() throws {
         let q = try makeQueue()
         defer { lk_mpsc_destroy(q) }
         let shared = SharedHandle(q)
         let failures = FailureCounter()
-        runOnThreads(4) { producer in
-            for i in 0..<5_000 {
-                var t = makeTask(producer: producer, sequence: i)
-                let rc = lk_mpsc_push(shared.pointer, &t)
-                if rc < 0 { failures.record(code: Int(rc)) }
-            }
-        }
+        startProducers(4, perProducer: 5_000, failures: failures) { lk_mpsc_push(shared.pointer, $0) }.join()
         #expect(failures.failures == 0)
         #expect(!lk_mpsc_is_empty(q))
         #expect(stats(q).nodes_in_use == 20_000)
@@ -290,6 +300,8 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
         #expect(stats(q).nodes_in_use == 0)
     }
 
+    /// P producers and one consumer taking single pops and batches in turn: every task once, in order per producer;
+    /// the first push reports was-empty; the pool ends with every node free.
     @Test("P producers, one consumer: per-producer FIFO, exact totals, pool back to zero",
           arguments: [1, 2, 4, 8, 16])
     func concurrentProducersOneConsumer(producers: Int) throws {
@@ -297,8 +309,7 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
         defer { lk_mpsc_destroy(q) }
         let shared = SharedHandle(q)
         let wasEmpty = AtomicCounter() // pushes that reported "was empty"
-        var batch = [lk_task](repeating: blankTask, count: 48)
-        var useBatch = false
+        var busy = false
         let checker = runProducersWithConsumer(
             producers: producers, perProducer: 20_000,
             push: { task in
@@ -306,21 +317,8 @@ private func drain(_ q: OpaquePointer, limit: Int = 1_000_000,
                 if rc == 1 { wasEmpty.increment() }
                 return rc
             },
-            drain: { checker in
-                useBatch.toggle()
-                if useBatch {
-                    var busy = false
-                    let n = batch.withUnsafeMutableBufferPointer { lk_mpsc_pop_batch(q, $0.baseAddress!, 48, &busy) }
-                    for i in 0..<n { checker.accept(batch[i]) }
-                    return n
-                }
-                var out = blankTask
-                if lk_mpsc_pop(q, &out) == LK_POP_OK {
-                    checker.accept(out)
-                    return 1
-                }
-                return 0
-            })
+            drain: alternatingDrain(batchSize: 48, popBatch: { lk_mpsc_pop_batch(q, $0, $1, &busy) },
+                                    pop: { lk_mpsc_pop(q, $0) }))
         checker.verify()
         #expect(wasEmpty.value >= 1, "the first push onto the empty queue reports was-empty")
         var out = blankTask

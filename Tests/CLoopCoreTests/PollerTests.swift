@@ -65,12 +65,15 @@ import TestSupport
         return (fds[0], fds[1])
     }
 
+    /// A poller reports the backend it runs, the one it was asked for.
     @Test(arguments: Backends.available)
     func reportsTheBackendItRuns(backend: lk_backend) throws {
         let h = try Harness(backend)
         #expect(lk_poller_backend(h.poller) == backend)
     }
 
+    /// Read readiness is level-triggered on both backends: an unread byte is reported by every wait until it is
+    /// consumed, then the fd is quiet.
     @Test(arguments: Backends.available)
     func readReadinessIsLevelTriggered(backend: lk_backend) throws {
         let h = try Harness(backend)
@@ -88,6 +91,8 @@ import TestSupport
         #expect(lk_poller_remove(h.poller, r) == 0)
     }
 
+    /// modify changes the interest at once: write readiness is reported after switching to write, not after
+    /// switching back to read, and read readiness then is.
     @Test(arguments: Backends.available)
     func writeReadinessAndModify(backend: lk_backend) throws {
         let h = try Harness(backend)
@@ -104,6 +109,7 @@ import TestSupport
         #expect(h.waitFor(a, Self.read) == Self.read)
     }
 
+    /// A pipe whose writer closes reports a hangup to the reader.
     @Test(arguments: Backends.available)
     func hangupWhenTheWriterCloses(backend: lk_backend) throws {
         let h = try Harness(backend)
@@ -114,6 +120,7 @@ import TestSupport
         #expect(h.waitFor(r, Self.hangup) & Self.hangup != 0)
     }
 
+    /// A socket peer's half-close (shutdown for writing) is reported as a hangup when a hangup was asked for.
     @Test(arguments: Backends.available)
     func peerHalfCloseIsAHangup(backend: lk_backend) throws {
         let h = try Harness(backend)
@@ -124,6 +131,8 @@ import TestSupport
         #expect(h.waitFor(a, Self.hangup) & Self.hangup != 0)
     }
 
+    /// A pipe's write end reports an error when the reader closes, even with no write interest (errors always
+    /// come).
     @Test(arguments: Backends.available)
     func errorWhenTheReaderCloses(backend: lk_backend) throws {
         let h = try Harness(backend)
@@ -134,6 +143,8 @@ import TestSupport
         #expect(h.waitFor(w, Self.error) & Self.error != 0)
     }
 
+    /// A removed fd reports nothing, even with readiness pending and its poll already armed in the kernel; added
+    /// again, it reports the pending readiness.
     @Test(arguments: Backends.available)
     func removedFdsReportNothing(backend: lk_backend) throws {
         let h = try Harness(backend)
@@ -150,6 +161,8 @@ import TestSupport
         #expect(h.waitFor(r, Self.read) & Self.read != 0)
     }
 
+    /// With more ready fds than a wait can return, successive waits report every ready fd, each exactly as ready,
+    /// and never an fd that is not.
     @Test(arguments: Backends.available)
     func manyFdsAtOnce(backend: lk_backend) throws {
         let h = try Harness(backend)
@@ -171,6 +184,7 @@ import TestSupport
         #expect(seen == expected)
     }
 
+    /// A wait with nothing to report lasts at least its timeout and reports neither events nor a wakeup.
     @Test(arguments: Backends.available)
     func timeoutIsHonoured(backend: lk_backend) throws {
         let h = try Harness(backend)
@@ -181,6 +195,7 @@ import TestSupport
         #expect(elapsed >= 30_000_000, "a wait must not end before its timeout")
     }
 
+    /// A signal on the wake handshake ends a wait with `woken` set.
     @Test(arguments: Backends.available)
     func wakeFdWakesAWait(backend: lk_backend) throws {
         let h = try Harness(backend)
@@ -193,6 +208,8 @@ import TestSupport
 
     // MARK: bad input: an errno, never a crash
 
+    /// add refuses bad input with an errno and registers nothing: a negative or closed fd (-EBADF), the wake fd
+    /// (-EEXIST), a regular file (-EPERM), unknown event bits (-EINVAL).
     @Test(arguments: Backends.available)
     func badFdsAreRejected(backend: lk_backend) throws {
         let h = try Harness(backend)
@@ -209,6 +226,8 @@ import TestSupport
         #expect(lk_poller_add(h.poller, r2, 1 << 9) == -EINVAL, "unknown event bits")
     }
 
+    /// Adding a registered fd is -EEXIST; modifying or removing an fd that is not registered (never added, removed
+    /// already, negative, beyond the table) is -ENOENT.
     @Test(arguments: Backends.available)
     func doubleAddAndUnknownFdsAreErrors(backend: lk_backend) throws {
         let h = try Harness(backend)
@@ -226,6 +245,7 @@ import TestSupport
 
     // MARK: backend choice
 
+    /// The override "epoll" forces the epoll backend whatever was asked for.
     @Test func epollCanAlwaysBeForced() throws {
         var w: OpaquePointer?
         try #require(lk_wake_create(&w) == 0)
@@ -236,6 +256,8 @@ import TestSupport
         lk_poller_destroy(p)
     }
 
+    /// AUTO runs io_uring where a ring can be set up and epoll otherwise; the override "auto" turns an io_uring
+    /// request into that choice.
     @Test func autoPrefersIoUringWhereItWorks() throws {
         var w: OpaquePointer?
         try #require(lk_wake_create(&w) == 0)
@@ -249,6 +271,8 @@ import TestSupport
         lk_poller_destroy(p)
     }
 
+    /// The override replaces the requested backend; an unknown override value or backend is -EINVAL, and a negative
+    /// wake fd is -EBADF.
     @Test func overrideReplacesTheRequest() throws {
         var w: OpaquePointer?
         try #require(lk_wake_create(&w) == 0)
@@ -262,6 +286,36 @@ import TestSupport
         #expect(lk_poller_create_for_testing(&p, LK_BACKEND_EPOLL, -1, nil) == -EBADF)
     }
 
+    /// lk_backend_probe answers as creating a poller of that backend would: epoll and auto always work,
+    /// io_uring exactly where a poller of it can be created, and an unknown backend is -EINVAL.
+    @Test func probeAnswersAsPollerCreationWould() throws {
+        #expect(lk_backend_probe(LK_BACKEND_EPOLL) == 0)
+        #expect(lk_backend_probe(LK_BACKEND_AUTO) == 0)
+        #expect(lk_backend_probe(lk_backend(rawValue: 9)) == -EINVAL)
+        var w: OpaquePointer?
+        try #require(lk_wake_create(&w) == 0)
+        defer { lk_wake_destroy(w) }
+        var p: OpaquePointer?
+        let created = lk_poller_create_for_testing(&p, LK_BACKEND_IO_URING, lk_wake_fd(w), nil)
+        if created == 0 { lk_poller_destroy(p) }
+        #expect(lk_backend_probe(LK_BACKEND_IO_URING) == created)
+    }
+
+    /// The probe does not consult LOOPKIT_BACKEND: with a value that makes every poller creation fail, the
+    /// probe still answers for the backend asked about. In a child process, which may change its environment.
+    @Test func probeIgnoresTheEnvironmentOverride() async {
+        await #expect(processExitsWith: .success) {
+            setenv("LOOPKIT_BACKEND", "kqueue", 1)
+            var w: OpaquePointer?
+            precondition(lk_wake_create(&w) == 0)
+            var p: OpaquePointer?
+            precondition(lk_poller_create(&p, LK_BACKEND_EPOLL, lk_wake_fd(w)) == -EINVAL, "the override is not in force")
+            exit(lk_backend_probe(LK_BACKEND_EPOLL) == 0 && lk_backend_probe(LK_BACKEND_AUTO) == 0 ? 0 : 1)
+        }
+    }
+
+    /// Where io_uring can be set up, the suite really runs it: it is among the backends tested, and asking for it
+    /// explicitly gets it.
     @Test("io_uring backend is exercised here", .enabled(if: Backends.ioUringAvailable,
           Comment(rawValue: Backends.ioUringUnavailableReason ?? "")))
     func ioUringIsExercised() throws {

@@ -125,6 +125,19 @@ struct ProducerOrderChecker {
     }
 }
 
+/// Starts `producers` threads, each pushing the tasks (producer, 0 ..< perProducer) in order through `push`,
+/// which returns the C result code (negative: a failure, recorded in `failures`). The caller joins them.
+func startProducers(_ producers: Int, perProducer: Int, failures: FailureCounter,
+                    push: @Sendable @escaping (_ task: UnsafePointer<lk_task>) -> Int32) -> ThreadGroup {
+    ThreadGroup(producers) { producer in
+        for sequence in 0..<perProducer {
+            var task = makeTask(producer: producer, sequence: sequence)
+            let rc = push(&task)
+            if rc < 0 { failures.record(code: Int(rc)) }
+        }
+    }
+}
+
 /// Runs `producers` threads, each pushing `perProducer` tasks through `push` (which returns the C result code:
 /// >= 0 on success), while the calling thread drains with `drain`, which pops whatever it can into the checker
 /// and returns the number of tasks it took. Waits are bounded by a deadline. Returns the checker.
@@ -137,13 +150,7 @@ func runProducersWithConsumer(
 ) -> ProducerOrderChecker {
     let pushFailures = FailureCounter()
     var checker = ProducerOrderChecker(producers: producers, perProducer: perProducer)
-    let group = ThreadGroup(producers) { producer in
-        for sequence in 0..<perProducer {
-            var task = makeTask(producer: producer, sequence: sequence)
-            let rc = push(&task)
-            if rc < 0 { pushFailures.record(code: Int(rc)) }
-        }
-    }
+    let group = startProducers(producers, perProducer: perProducer, failures: pushFailures, push: push)
     // Two bounds: no task at all for `queueTestTimeoutSeconds` (a stall: lost tasks, or BUSY forever), and a
     // hard cap on the whole run. The stall bound restarts on progress, so a slow (sanitized) run still passes.
     var stall = TestDeadline(seconds: queueTestTimeoutSeconds)
@@ -166,6 +173,28 @@ func runProducersWithConsumer(
     #expect(!stalled, "deadline expired with \(checker.received) of \(checker.total) tasks received",
             sourceLocation: sourceLocation)
     return checker
+}
+
+/// A `drain` for `runProducersWithConsumer` that takes turns between the consumer's two paths: one batch pop
+/// of up to `batchSize` tasks through `popBatch` (which fills the buffer and returns the count), then one
+/// single pop through `pop`.
+func alternatingDrain(batchSize: Int, popBatch: @escaping (UnsafeMutablePointer<lk_task>, Int) -> Int,
+                      pop: @escaping (UnsafeMutablePointer<lk_task>) -> lk_pop_status)
+    -> (_ checker: inout ProducerOrderChecker) -> Int {
+    var batch = [lk_task](repeating: blankTask, count: batchSize)
+    var useBatch = false
+    return { checker in
+        useBatch.toggle()
+        if useBatch {
+            let n = batch.withUnsafeMutableBufferPointer { popBatch($0.baseAddress!, batchSize) }
+            for i in 0..<n { checker.accept(batch[i]) }
+            return n
+        }
+        var out = blankTask
+        guard pop(&out) == LK_POP_OK else { return 0 }
+        checker.accept(out)
+        return 1
+    }
 }
 
 // MARK: - Push / drain, for any queue

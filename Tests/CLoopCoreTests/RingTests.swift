@@ -148,6 +148,20 @@ private struct RingModel {
     }
 }
 
+/// Runs `body` once for every start offset of `startOffsets`, each time on a fresh testing ring of `capacity`
+/// slots whose positions start there, with its model (labelled with capacity, start and `label`).
+private func forEachStartOffset(capacity: UInt32, label: String = "",
+                                _ body: (_ ring: OpaquePointer, _ model: inout RingModel, _ start: UInt64) throws -> Void)
+    throws {
+    let cap = Int(capacity)
+    for start in startOffsets(capacity: cap) {
+        let ring = try makeTestingRing(capacity: capacity, start: start)
+        defer { lk_ring_destroy(ring) }
+        var model = RingModel(ring: ring, capacity: cap, label: "cap \(cap) start \(start)\(label)")
+        try body(ring, &model, start)
+    }
+}
+
 /// SplitMix64: a tiny deterministic PRNG so randomized sequences are reproducible.
 private struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
@@ -172,15 +186,15 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
 @Suite struct RingTests {
     // MARK: Clear-box, every start offset
 
+    /// At every capacity and every start offset (so that positions and slot sequence numbers wrap), k tasks pushed
+    /// onto an empty ring fill the ring, then the overflow, and come out in order through pops and batches, with
+    /// length, overflow length and emptiness right at every step.
     @Test("push k from empty, then drain in steps: state matches the model at every step",
           arguments: ringCapacities)
     func pushThenDrainInStepsAtEveryStartOffset(capacity: UInt32) throws {
         let cap = Int(capacity)
-        for start in startOffsets(capacity: cap) {
-            let ring = try makeTestingRing(capacity: capacity, start: start)
-            defer { lk_ring_destroy(ring) }
+        try forEachStartOffset(capacity: capacity) { ring, model, start in
             #expect(lk_ring_capacity(ring) == capacity)
-            var model = RingModel(ring: ring, capacity: cap, label: "cap \(cap) start \(start)")
             model.checkState("create")
             // Two rounds, so the second runs from positions the first advanced (and wrapped).
             for _ in 0..<2 {
@@ -196,15 +210,14 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         }
     }
 
+    /// While the overflow holds tasks, pushes go to the overflow even when a ring slot is free, so order is kept
+    /// across ring and overflow; once the overflow is drained the ring takes pushes again; batches may span ring
+    /// and overflow.
     @Test("pushes while the overflow is partly drained stay FIFO across ring and overflow",
           arguments: ringCapacities)
     func interleavedPushPopAcrossRingAndOverflow(capacity: UInt32) throws {
         let cap = Int(capacity)
-        for start in startOffsets(capacity: cap) {
-            let ring = try makeTestingRing(capacity: capacity, start: start)
-            defer { lk_ring_destroy(ring) }
-            var model = RingModel(ring: ring, capacity: cap, label: "cap \(cap) start \(start)")
-
+        try forEachStartOffset(capacity: capacity) { ring, model, start in
             model.push(cap + 5) // ring full, overflow 5
             #expect(lk_ring_overflow_length(ring) == 5)
             model.popOne() // frees a ring slot, but the overflow is active
@@ -235,14 +248,13 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         }
     }
 
+    /// Random sequences of pushes, pops and batches at every capacity and start offset give exactly what a FIFO
+    /// model gives.
     @Test("randomized push/pop/pop_batch sequences match the model", arguments: ringCapacities)
     func randomizedOperationsMatchModel(capacity: UInt32) throws {
         let cap = Int(capacity)
-        for start in startOffsets(capacity: cap) {
-            let ring = try makeTestingRing(capacity: capacity, start: start)
-            defer { lk_ring_destroy(ring) }
+        try forEachStartOffset(capacity: capacity, label: " (random)") { _, model, start in
             var rng = SplitMix64(state: start &* 31 &+ UInt64(cap))
-            var model = RingModel(ring: ring, capacity: cap, label: "cap \(cap) start \(start) (random)")
             for _ in 0..<150 {
                 switch rng.next() % 4 {
                 case 0, 1: model.push(Int(rng.next() % UInt64(cap + 3)))
@@ -255,10 +267,10 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         }
     }
 
-    // MARK: Regression: is_empty vs. length after a partial overflow drain
+    // MARK: is_empty vs. length after a partial overflow drain
 
-    /// Regression: is_empty looked at the overflow list's raw length instead of its unconsumed length, so
-    /// after draining part of the overflow is_empty stayed false while length == 0.
+    /// is_empty agrees with length once the overflow has been partly and then fully drained: it counts the
+    /// overflow's unconsumed tasks, not the tasks it ever held, so an empty ring reads empty.
     @Test func isEmptyAgreesWithLengthAfterPartialOverflowDrain() throws {
         let ring = try makeProductionRing()
         defer { lk_ring_destroy(ring) }
@@ -319,6 +331,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
 
     // MARK: Busy window
 
+    /// A claimed, unpublished slot makes pop answer BUSY (never EMPTY) and is_empty false until it is published;
+    /// the claim takes the start position.
     @Test("a claimed, unpublished slot makes pop BUSY (never EMPTY) until it is published",
           arguments: [UInt64(0), 3, UInt64.max, UInt64.max - 1])
     func claimedSlotIsBusyNotEmpty(start: UInt64) throws {
@@ -351,6 +365,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         }
     }
 
+    /// A task pushed after a claim never overtakes it: pop is BUSY until the claim is published, then both come out
+    /// in position order.
     @Test("a task pushed after a claim pops only after the claimed one",
           arguments: [UInt64(0), 2, UInt64.max])
     func taskPushedAfterClaimWaitsForClaimedOne(start: UInt64) throws {
@@ -381,6 +397,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         #expect(lk_ring_is_empty(ring))
     }
 
+    /// A claim is refused (-EBUSY) when the ring is full, and while the overflow holds tasks even if a slot is
+    /// free.
     @Test func claimFailsWhenRingFullOrOverflowActive() throws {
         let ring = try makeTestingRing(capacity: 2, start: UInt64.max)
         defer { lk_ring_destroy(ring) }
@@ -404,39 +422,20 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
 
     // MARK: Concurrency
 
+    /// P producers and one consumer taking single pops and batches in turn, on a small wrapping ring and on the
+    /// production ring: every task once, in order per producer, and the ring and its overflow end empty.
     @Test("P producers, one consumer: per-producer FIFO, exact totals, empty at the end",
           arguments: [2, 4, 8], [RingFlavor.testing64, .production])
     func concurrentProducersOneConsumer(producers: Int, flavor: RingFlavor) throws {
         let ring = flavor == .production ? try makeProductionRing() : try makeTestingRing(capacity: 64, start: UInt64.max - 40)
         defer { lk_ring_destroy(ring) }
         let shared = SharedHandle(ring)
-        var batch = [lk_task](repeating: blankTask, count: 48)
-        var useBatch = false
-        var busySeen = 0
+        var busy = false
         let checker = runProducersWithConsumer(
             producers: producers, perProducer: 20_000,
             push: { lk_ring_push(shared.pointer, $0) },
-            drain: { checker in
-                useBatch.toggle()
-                if useBatch {
-                    var busy = false
-                    let n = batch.withUnsafeMutableBufferPointer { lk_ring_pop_batch(ring, $0.baseAddress!, 48, &busy) }
-                    if busy { busySeen += 1 }
-                    for i in 0..<n { checker.accept(batch[i]) }
-                    return n
-                }
-                var out = blankTask
-                switch lk_ring_pop(ring, &out) {
-                case LK_POP_OK:
-                    checker.accept(out)
-                    return 1
-                case LK_POP_BUSY:
-                    busySeen += 1
-                    return 0
-                default:
-                    return 0
-                }
-            })
+            drain: alternatingDrain(batchSize: 48, popBatch: { lk_ring_pop_batch(ring, $0, $1, &busy) },
+                                    pop: { lk_ring_pop(ring, $0) }))
         checker.verify()
         var out = blankTask
         #expect(lk_ring_pop(ring, &out) == LK_POP_EMPTY)
@@ -445,6 +444,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         #expect(lk_ring_overflow_length(ring) == 0)
     }
 
+    /// After concurrent producers have joined, length is exact (ring full, the rest in the overflow) and a drain
+    /// never meets BUSY, with length and emptiness right as it goes, and every task once, in order per producer.
     @Test("concurrent pushes, then a quiescent drain: exact length, never BUSY, per-producer FIFO",
           arguments: [RingFlavor.testing64, .production])
     func concurrentPushesThenQuiescentDrain(flavor: RingFlavor) throws {
@@ -452,13 +453,7 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         defer { lk_ring_destroy(ring) }
         let shared = SharedHandle(ring)
         let failures = FailureCounter()
-        runOnThreads(4) { producer in
-            for i in 0..<5_000 {
-                var t = makeTask(producer: producer, sequence: i)
-                let rc = lk_ring_push(shared.pointer, &t)
-                if rc != 0 { failures.record(code: Int(rc)) }
-            }
-        }
+        startProducers(4, perProducer: 5_000, failures: failures) { lk_ring_push(shared.pointer, $0) }.join()
         #expect(failures.failures == 0)
         let capacity = Int(lk_ring_capacity(ring))
         #expect(lk_ring_length(ring) == 20_000)
@@ -522,6 +517,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
 
     // MARK: Construction
 
+    /// A testing ring whose capacity is not a power of two in 2 ... 2^20 is refused with -EINVAL and none is
+    /// returned.
     @Test func invalidTestingConstructorArgumentsAreRejected() {
         for capacity: UInt32 in [0, 1, 3, 6, 12, 1 << 21, UInt32.max] {
             var ring: OpaquePointer?
@@ -531,6 +528,8 @@ enum RingFlavor: String, Sendable, CaseIterable, CustomTestStringConvertible {
         }
     }
 
+    /// The smallest and largest testing capacities are accepted and start empty; the production ring has
+    /// LK_RING_CAPACITY slots.
     @Test func boundaryTestingCapacitiesAreAccepted() throws {
         for capacity: UInt32 in [2, 1 << 20] {
             let ring = try makeTestingRing(capacity: capacity, start: UInt64.max)

@@ -30,6 +30,7 @@ private func popBatch(_ q: OpaquePointer, max: Int) -> [Int] {
 }
 
 @Suite struct SPSCQueueTests {
+    /// A new queue is empty, pops nothing, and holds one segment.
     @Test func startsEmpty() throws {
         let q = try makeQueue()
         defer { lk_spscq_destroy(q) }

@@ -144,6 +144,8 @@ import TestSupport
         }
     }
 
+    /// Only a RUNNING loop parks; a notify wakes a sleeping loop once: further notifies and signals before the next
+    /// park write nothing to the eventfd.
     @Test func signalIsDeduplicatedUntilTheNextPark() throws {
         var w: OpaquePointer?
         try #require(lk_wake_create(&w) == 0)
@@ -169,6 +171,8 @@ import TestSupport
         #expect(syscalls == 2)
     }
 
+    /// finish_park does not overwrite a state that shutdown moved on from SLEEPING (TERMINATING stays), and a state
+    /// CAS from the wrong state fails.
     @Test func finishParkLeavesAStateMovedOnByShutdown() throws {
         var w: OpaquePointer?
         try #require(lk_wake_create(&w) == 0)

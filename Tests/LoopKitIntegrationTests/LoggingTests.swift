@@ -12,6 +12,8 @@ import TestSupport
         var description: String { "boom \(n)" }
     }
 
+    /// With logErrors, each loop of a group logs the errors its tasks throw, with the given metadata and the loop's
+    /// index.
     @Test func aGroupsLoopsLogTheirErrorsWithTheirIndex() async throws {
         let handler = InMemoryLogHandler()
         let logger = Logger(label: "loops") { _ in handler }
@@ -34,6 +36,7 @@ import TestSupport
         await group.shutdown()
     }
 
+    /// logErrors keeps an earlier configureLoop in force and logs at the level given, with the loop's index.
     @Test func logErrorsComposesWithAnEarlierConfigureLoop() async throws {
         let handler = InMemoryLogHandler()
         var configuration = EventLoopGroup.Configuration(loopCount: 2)
@@ -48,6 +51,7 @@ import TestSupport
         await group.shutdown()
     }
 
+    /// A single loop configured with logErrors logs its tasks' errors with exactly the metadata given.
     @Test func aSingleLoopLogsWithTheGivenMetadata() async throws {
         let handler = InMemoryLogHandler()
         var configuration = EventLoop.Configuration()

@@ -34,6 +34,8 @@ import TestSupport
         (try? metrics.expectCounter(label, dimensions).totalValue) ?? 0
     }
 
+    /// Each push reports what changed since the previous one: tasks by lane, microtasks, ticks and the other
+    /// counters, under the given dimensions.
     @Test func pushesWhatChangedSinceThePreviousPush() async throws {
         let metrics = TestMetrics()
         let (loop, clock) = try Self.loop()
@@ -98,6 +100,7 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// stop() ends the pushes and cancels the reporter's timer; calling it twice is harmless.
     @Test func stopEndsThePushesAndReleasesTheTimer() async throws {
         let metrics = TestMetrics()
         let (loop, clock) = try Self.loop()
@@ -115,6 +118,7 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// A reporter over a group reports each loop's figures under its loop index.
     @Test func aGroupsLoopsReportWithTheirIndex() async throws {
         let metrics = TestMetrics()
         let clock = SteppedClock()
@@ -139,6 +143,8 @@ import TestSupport
         await group.shutdown()
     }
 
+    /// A reporter on a loop whose metrics are disabled stops the process (it would report nothing), checked in a
+    /// child process.
     @Test func reportingOnALoopWithoutMetricsStopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
             let loop = try! EventLoop()
@@ -147,6 +153,7 @@ import TestSupport
         }
     }
 
+    /// Creating a reporter on a terminated loop throws `.terminated`.
     @Test func aTerminatingLoopTakesNoReporter() async throws {
         let (loop, _) = try Self.loop()
         await loop.shutdown()

@@ -8,10 +8,13 @@ import TestSupport
 /// The example echo server, driven by real TCP clients on their own threads (blocking sockets with
 /// send/receive timeouts, so a server bug fails the test instead of hanging it).
 @Suite struct EchoServerTests {
+    /// Concurrent clients, some reading late against a small send buffer, each get back every byte they sent, in
+    /// order, on both backends; each connection is closed after its end of file, and after stop() the port refuses
+    /// connections.
     @Test(arguments: LoopBackends.available)
     func concurrentClientsGetBackEveryByte(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         // A small send buffer per connection, and clients that read late: the server must buffer,
         // watch .write, and resume reading once its backlog is written.
         let server = EchoServer(loop: loop, sendBufferSize: 4096)
@@ -35,10 +38,11 @@ import TestSupport
         try EchoClient.expectRefused(port: port, backend: backend, "stop() closes the listener")
     }
 
+    /// stop() closes every open connection: the server counts none and the client reads end of file.
     @Test(arguments: LoopBackends.available)
     func stopClosesOpenConnections(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let server = EchoServer(loop: loop)
         let port = try await server.start()
         let fd = try EchoClient.connect(port: port)
@@ -56,6 +60,8 @@ import TestSupport
         #expect(recv(fd, &byte, 1, 0) == 0, "the server closed its side (errno \(errno))")
     }
 
+    /// Shutting the loop down closes the server's sockets it owns (the loop closes owned fds): clients see end of
+    /// file and the port refuses connections.
     @Test(arguments: LoopBackends.available)
     func loopShutdownClosesTheServersOwnedSockets(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))

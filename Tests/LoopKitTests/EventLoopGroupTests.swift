@@ -21,6 +21,7 @@ import TestSupport
 
     // MARK: Creation and iteration
 
+    /// A group of n runs n distinct loops, each started and each on a thread of its own.
     @Test func theGroupRunsDistinctLoopsEachOnItsOwnThread() async throws {
         let group = try Self.group(3)
         #expect(group.count == 3)
@@ -34,6 +35,8 @@ import TestSupport
         await group.shutdown()
     }
 
+    /// The default loop count is the number of CPUs the creating thread may run on; allowedCPUs() lists them
+    /// sorted, in range, and includes the CPU the caller runs on.
     @Test func theDefaultLoopCountIsTheNumberOfAllowedCPUs() throws {
         let allowed = EventLoopGroup.allowedCPUs()
         #expect(!allowed.isEmpty)
@@ -45,6 +48,7 @@ import TestSupport
         #expect(allowed.contains(Int(lk_affinity_current_cpu())))
     }
 
+    /// configureLoop adjusts each loop's configuration by its index before the loop is created.
     @Test func configureLoopAdjustsEachLoopByIndex() async throws {
         var configuration = EventLoopGroup.Configuration(loopCount: 3)
         configuration.loop = .testing()
@@ -56,6 +60,7 @@ import TestSupport
 
     // MARK: next() and any()
 
+    /// next() hands out the loops round robin.
     @Test func nextIsRoundRobin() async throws {
         let group = try Self.group(3)
         let picks = (0..<9).map { _ in Self.index(of: group.next(), in: group) }
@@ -84,6 +89,7 @@ import TestSupport
         #expect(ran.map(\.count) == Array(repeating: total / loopCount, count: loopCount))
     }
 
+    /// any() on one of the group's loop threads returns that loop, every time, and isInEventLoop holds there.
     @Test func anyOnALoopThreadReturnsThatLoop() async throws {
         let group = try Self.group(3)
         for loop in group {
@@ -96,6 +102,8 @@ import TestSupport
         await group.shutdown()
     }
 
+    /// any() off the group's threads (a plain thread, or another group's or a lone loop's thread) is round robin,
+    /// continuing where next() left off, and isInEventLoop is false there.
     @Test func anyOffTheGroupsThreadsIsRoundRobin() async throws {
         let group = try Self.group(2)
         #expect(!group.isInEventLoop)
@@ -126,6 +134,7 @@ import TestSupport
         await group.shutdown()
     }
 
+    /// Pinning to a list of CPUs shorter than the group wraps around: every loop runs on a CPU of the list.
     @Test func pinningToAListWrapsAround() async throws {
         let cpu = EventLoopGroup.allowedCPUs().last!
         let group = try Self.group(3, pinning: .cpus([cpu]))
@@ -136,6 +145,7 @@ import TestSupport
         await group.shutdown()
     }
 
+    /// Unpinned loops keep the CPU mask of the thread that created the group.
     @Test func unpinnedLoopsKeepTheCreatorsMask() async throws {
         let allowed = EventLoopGroup.allowedCPUs()
         let group = try Self.group(2)
@@ -146,6 +156,8 @@ import TestSupport
         await group.shutdown()
     }
 
+    /// Pinning to a CPU that does not exist makes the group's creation throw `.cpuPinningFailed` naming the loop,
+    /// the CPU and the errno.
     @Test func pinningToACPUThatDoesNotExistThrows() throws {
         let missing = 1 << 19
         #expect(throws: EventLoopGroupError.cpuPinningFailed(loopIndex: 0, cpu: missing, errno: EINVAL)) {
@@ -215,13 +227,14 @@ import TestSupport
         #expect(group.allSatisfy { $0.state == .terminated })
     }
 
+    /// The blocking shutdown() returns only once every loop has run everything queued and terminated.
     @Test func blockingShutdownDrainsEveryLoop() throws {
         let group = try Self.group(3)
         let perLoop = 2_000
         let (ran, release) = try Self.queueBehindHeldLoops(group, perLoop: perLoop)
         let done = Atomic<Bool>(false)
         let counted = Atomic<Int>(-1)
-        startDetachedThread {
+        try startDetachedThread {
             group.shutdown()
             counted.store(ran.count, ordering: .relaxed)
             done.store(true, ordering: .releasing)
@@ -235,6 +248,7 @@ import TestSupport
         #expect(group.allSatisfy { $0.state == .terminated })
     }
 
+    /// close() ends every loop without running what is queued, and returns once all have terminated.
     @Test func closeDiscardsEveryLoopsQueue() async throws {
         let group = try Self.group(3)
         let (ran, release) = try Self.queueBehindHeldLoops(group, perLoop: 100)
@@ -248,6 +262,8 @@ import TestSupport
         #expect(ran.count == 0)
     }
 
+    /// shutdown() and close() called together from several threads all return after every loop has terminated; a
+    /// graceful round runs every accepted task.
     @Test func shutdownIsIdempotentAndEveryCallerReturnsAfterTermination() throws {
         for round in 0..<stressCount(5, minimum: 2) {
             let group = try Self.group(3)
@@ -263,6 +279,7 @@ import TestSupport
         }
     }
 
+    /// The async shutdown() called twice, then close(), all return, with every loop terminated.
     @Test func asyncShutdownTwiceReturnsBothTimes() async throws {
         let group = try Self.group(2)
         await group.shutdown()
@@ -271,6 +288,7 @@ import TestSupport
         #expect(group.allSatisfy { $0.state == .terminated })
     }
 
+    /// After shutdown, submitting, scheduling or performing on any of the group's loops throws `.terminated`.
     @Test func useAfterShutdownThrowsTerminated() async throws {
         let group = try Self.group(2)
         await group.shutdown()
@@ -279,6 +297,8 @@ import TestSupport
         await #expect(throws: EventLoopError.terminated) { try await group[1].perform { 1 } }
     }
 
+    /// The blocking shutdown() called on one of the group's loop threads (it would wait for itself forever) stops
+    /// the process, checked in a child process.
     @Test func shutdownOnALoopThreadStopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
             var configuration = EventLoopGroup.Configuration(loopCount: 2)
@@ -306,6 +326,8 @@ import TestSupport
         }
     }
 
+    /// Calls to actors pinned to the group's loops that are queued when the group shuts down (or closes) all
+    /// return: none is left suspended.
     @Test(arguments: [false, true])
     func callsToPinnedActorsQueuedAtShutdownReturn(close: Bool) async throws {
         let group = try EventLoopGroupTests.group(2)

@@ -47,6 +47,7 @@ actor Pinned {
 }
 
 @Suite struct ExecutorTests {
+    /// An actor whose executor is the loop runs every method on the loop thread, each call exactly once.
     @Test func anActorPinnedToTheLoopRunsEveryMethodOnTheLoopThread() async throws {
         let loop = try startedLoop()
         let actor = Pinned(loop: loop)
@@ -57,6 +58,7 @@ actor Pinned {
         await loop.shutdown()
     }
 
+    /// Actors pinned to the same loop, called concurrently, run every call on the loop thread.
     @Test func actorsOnTheSameLoopCallEachOtherOnTheLoopThread() async throws {
         let loop = try startedLoop()
         let first = Pinned(loop: loop)
@@ -73,6 +75,8 @@ actor Pinned {
         await loop.shutdown()
     }
 
+    /// A job enqueued from the loop thread (a child task spawned by a pinned actor) is queued, not run inline: it
+    /// runs after the code that spawned it.
     @Test func aJobEnqueuedOnTheLoopThreadIsQueuedNotRunInline() async throws {
         let loop = try startedLoop()
         let actor = Pinned(loop: loop)
@@ -82,6 +86,8 @@ actor Pinned {
         await loop.shutdown()
     }
 
+    /// assumeIsolated on a pinned actor works from inside the loop's tasks, timers and fd handlers (they run on the
+    /// actor's executor).
     @Test func assumeIsolatedWorksInsideLoopTasksTimersAndFdHandlers() async throws {
         let loop = try startedLoop()
         let actor = Pinned(loop: loop)
@@ -111,6 +117,7 @@ actor Pinned {
         await loop.shutdown()
     }
 
+    /// preconditionIsolated on a pinned actor off the loop thread stops the process, checked in a child process.
     @Test func preconditionIsolatedOffTheLoopStopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
             let loop = try! EventLoop()
@@ -118,6 +125,7 @@ actor Pinned {
         }
     }
 
+    /// The loop reports isolating the current context on its own thread only.
     @Test func theLoopIsIsolatingOnlyOnItsOwnThread() async throws {
         let loop = try startedLoop()
         #expect(loop.isIsolatingCurrentContext() == false)
@@ -126,6 +134,7 @@ actor Pinned {
         await loop.shutdown()
     }
 
+    /// A graceful shutdown runs every actor job queued before it, and every task awaiting one resumes.
     @Test func gracefulShutdownRunsEveryQueuedActorJobAndEveryAwaitingTaskResumes() async throws {
         let loop = try startedLoop()
         let actor = Pinned(loop: loop)
@@ -150,6 +159,8 @@ actor Pinned {
         #expect(ran.count == 100)
     }
 
+    /// Enqueueing an actor job on a terminated loop stops the process (a job could never run), checked in a child
+    /// process.
     @Test func enqueueAfterTerminationStopsTheProcessNamingTheLoop() async {
         await #expect(processExitsWith: .failure) {
             let loop = try! EventLoop()
@@ -159,6 +170,8 @@ actor Pinned {
         }
     }
 
+    /// Tasks that prefer the loop's task executor (scoped, unstructured, and their child tasks) run on the loop
+    /// thread.
     @Test func tasksPreferringTheLoopRunOnItsThread() async throws {
         let loop = try startedLoop()
         let inScope = await withTaskExecutorPreference(loop.taskExecutor) { loop.inEventLoop }
@@ -212,6 +225,8 @@ actor Pinned {
 
     // MARK: Async API
 
+    /// loop.sleep(for:) resumes no earlier than its duration, on the caller's executor, and leaves no timer
+    /// pending.
     @Test func sleepResumesAfterItsDurationOnTheCallersExecutor() async throws {
         let loop = try startedLoop()
         let actor = Pinned(loop: loop)
@@ -223,6 +238,8 @@ actor Pinned {
         await loop.shutdown()
     }
 
+    /// Cancelling a sleep throws CancellationError and removes its timer; a sleep started already cancelled throws
+    /// at once and leaves no timer.
     @Test func cancellingASleepThrowsCancellationErrorAndRemovesItsTimer() async throws {
         let loop = try startedLoop()
         let sleeper = Task { try await loop.sleep(for: .seconds(3600)) }
@@ -240,6 +257,8 @@ actor Pinned {
         await loop.shutdown()
     }
 
+    /// A sleep whose loop terminates first throws `.terminated`, and sleeping on a terminated loop throws
+    /// `.terminated` at once.
     @Test func aSleepOutlivedByItsLoopThrowsTerminated() async throws {
         let loop = try startedLoop()
         let sleeper = Task { try await loop.sleep(for: .seconds(3600)) }
@@ -249,6 +268,7 @@ actor Pinned {
         await #expect(throws: EventLoopError.terminated) { try await loop.sleep(for: .zero) }
     }
 
+    /// The async close() and waitUntilTerminated() return once the loop has terminated; close() is idempotent.
     @Test func asyncCloseAndWaitUntilTerminatedReturnOnceTheLoopHasTerminated() async throws {
         let loop = try startedLoop()
         let waiter = Task { await loop.waitUntilTerminated(); return loop.state }

@@ -10,11 +10,12 @@ import TestSupport
 @Suite struct IOTests {
     // MARK: Readiness
 
+    /// Read readiness runs the fd's handler on the loop thread with `.read`, and not before the fd is readable.
     @Test(arguments: LoopBackends.available)
     func readReadinessRunsTheHandlerOnTheLoopThread(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         let events = OrderLog<IOEvents>()
         let onLoop = OrderLog<Bool>()
         try await loop.perform {
@@ -34,11 +35,12 @@ import TestSupport
         try await loop.perform { try loop.unregister(fd: pipe.read) }
     }
 
+    /// Readiness is level-triggered: the handler is called on every poll until it consumes the data, then no more.
     @Test(arguments: LoopBackends.available)
     func readinessRepeatsUntilTheDataIsConsumed(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         let calls = Counter()
         try await loop.perform {
             try loop.register(fd: pipe.read, events: .read) { _ in
@@ -52,11 +54,12 @@ import TestSupport
         #expect(calls.count == 3, "no report once the data is read")
     }
 
+    /// modify to `.write` makes the next poll report writability, and modify back to `.read` stops those reports.
     @Test(arguments: LoopBackends.available)
     func writeReadinessAfterModify(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pair = try IOFixture.socketPair()
-        defer { loop.shutdown(); IOFixture.close(pair) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pair) }
         let events = OrderLog<IOEvents>()
         try await loop.perform {
             try loop.register(fd: pair.read, events: .read) { ready in
@@ -74,12 +77,13 @@ import TestSupport
         #expect(events.count == 1, "modify back to .read (from the handler) ends the .write reports")
     }
 
+    /// A pipe whose writer closes reports `.hangup` to the reader's handler.
     @Test(arguments: LoopBackends.available)
     func hangupWhenTheWriterCloses(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let fds = try IOFixture.pipe()
         let reader = fds.read
-        defer { loop.shutdown(); Glibc.close(reader) }
+        defer { loop.shutdownForCleanup(); Glibc.close(reader) }
         let events = OrderLog<IOEvents>()
         try await loop.perform {
             try loop.register(fd: reader, events: .read) { ready in
@@ -94,11 +98,13 @@ import TestSupport
 
     // MARK: Unregistering and registering again
 
+    /// unregister from inside the fd's own handler succeeds and stops its calls at once, though the data stays
+    /// unread.
     @Test(arguments: LoopBackends.available)
     func unregisterFromTheFdsOwnHandler(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         let calls = Counter()
         let errors = OrderLog<EventLoopError>()
         try await loop.perform {
@@ -119,11 +125,13 @@ import TestSupport
         }
     }
 
+    /// A handler that unregisters another fd reported ready in the same poll keeps that fd's handler from running
+    /// for that report.
     @Test(arguments: LoopBackends.available)
     func unregisterAnotherFdReadyInTheSameBatch(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let a = try IOFixture.pipe(), b = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(a); IOFixture.close(b) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(a); IOFixture.close(b) }
         // Both readable before they are registered, in one task: the next poll reports both.
         IOFixture.writeByte(a.write)
         IOFixture.writeByte(b.write)
@@ -144,11 +152,13 @@ import TestSupport
         #expect(errors.snapshot.isEmpty)
     }
 
+    /// An fd registered (again) while a poll's events are being dispatched gets nothing from that poll: the event
+    /// was for the old registration; the next poll reports it to the new handler.
     @Test(arguments: LoopBackends.available)
     func anFdRegisteredDuringDispatchGetsNothingFromThatPoll(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let a = try IOFixture.pipe(), b = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(a); IOFixture.close(b) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(a); IOFixture.close(b) }
         IOFixture.writeByte(a.write)
         IOFixture.writeByte(b.write)
         // True from the first handler of a batch until the microtasks after that batch's dispatch.
@@ -179,11 +189,13 @@ import TestSupport
         #expect(replacementCalls.snapshot == [false])
     }
 
+    /// An fd registered again after unregister, in the same task, in another task or from inside its handler,
+    /// reports its readiness to the new handler only, and unread data is still reported to it.
     @Test(arguments: LoopBackends.available)
     func registerTheSameFdAgainAfterUnregister(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         let first = Counter(), second = Counter(), third = Counter(), fourth = Counter()
 
         // In one task: register, unregister, register with another handler.
@@ -224,19 +236,21 @@ import TestSupport
 
     // MARK: Errors
 
+    /// register of a negative fd throws `.invalidFileDescriptor`.
     @Test(arguments: LoopBackends.available)
     func negativeFdIsInvalid(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         await #expect(throws: EventLoopError.invalidFileDescriptor(fd: -1)) {
             try await loop.perform { try loop.register(fd: -1, events: .read) { _ in } }
         }
     }
 
+    /// register of a closed fd throws `.invalidFileDescriptor`.
     @Test(arguments: LoopBackends.available)
     func closedFdIsInvalid(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let pipe = try IOFixture.pipe()
         defer { IOFixture.close(pipe) }
         let fd = try IOFixture.highFD(duplicating: pipe.read)
@@ -246,11 +260,12 @@ import TestSupport
         }
     }
 
+    /// register of an fd already registered throws `.alreadyRegistered` and leaves the first handler in place.
     @Test(arguments: LoopBackends.available)
     func registeringTwiceThrowsAlreadyRegistered(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         let first = Counter(), second = Counter()
         try await loop.perform {
             try loop.register(fd: pipe.read, events: .read) { _ in
@@ -268,11 +283,13 @@ import TestSupport
         #expect(second.count == 0)
     }
 
+    /// unregister and modify of an fd that is not registered (never was, negative, beyond the table) throw
+    /// `.notRegistered`.
     @Test(arguments: LoopBackends.available)
     func unknownFdsAreNotRegistered(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let pipe = try IOFixture.pipe()
-        defer { loop.shutdown(); IOFixture.close(pipe) }
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
         for fd in [pipe.read, -1, 1_000_000] {
             await #expect(throws: EventLoopError.notRegistered(fd: fd)) {
                 try await loop.perform { try loop.unregister(fd: fd) }
@@ -291,12 +308,13 @@ import TestSupport
         }
     }
 
+    /// register of a regular file or a directory throws `.notPollable` on both backends.
     @Test(arguments: LoopBackends.available)
     func regularFilesAndDirectoriesAreNotPollable(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
         let file = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
         let directory = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { loop.shutdown(); Glibc.close(file); Glibc.close(directory) }
+        defer { loop.shutdownForCleanup(); Glibc.close(file); Glibc.close(directory) }
         try #require(file >= 0 && directory >= 0)
         for fd in [file, directory] {
             await #expect(throws: EventLoopError.notPollable(fd: fd)) {
@@ -305,6 +323,7 @@ import TestSupport
         }
     }
 
+    /// register from a task after shutdown() was requested (the loop is terminating) throws `.terminated`.
     @Test(arguments: LoopBackends.available)
     func registerWhileTerminatingThrowsTerminated(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -323,6 +342,7 @@ import TestSupport
         #expect(outcome.withLock { $0 } == .terminated)
     }
 
+    /// After termination a `perform` that would register is refused with `.terminated` and its body never runs.
     @Test(arguments: LoopBackends.available)
     func registerAfterTerminationThrowsTerminated(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -339,6 +359,8 @@ import TestSupport
         #expect(ran.count == 0, "the task is refused, not run")
     }
 
+    /// register from a task running in the final drain throws `.terminated`: no fd is watched once termination
+    /// began.
     @Test(arguments: LoopBackends.available)
     func registerDuringTheFinalDrainThrowsTerminated(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -364,8 +386,186 @@ import TestSupport
         #expect(results.snapshot == [.terminated])
     }
 
+    /// Registering a negative, a closed or an unpollable fd (a regular file, a directory, /dev/null) throws
+    /// `.invalidFileDescriptor` or `.notPollable` on both backends, records nothing, and leaves the loop
+    /// serving.
+    @Test(arguments: LoopBackends.available)
+    func registerRefusesNegativeClosedAndUnpollableFds(backend: PollBackend) async throws {
+        let loop = try startedLoop(.testing(backend: backend))
+        defer { loop.shutdownForCleanup() }
+        let called = Counter()
+        func register(_ fd: Int32) async throws {
+            try await loop.perform { try loop.register(fd: fd, events: [.read, .write]) { _ in called.increment() } }
+        }
+
+        for fd: Int32 in [-1, -2, .min] {
+            await #expect(throws: EventLoopError.invalidFileDescriptor(fd: fd)) { try await register(fd) }
+        }
+
+        // Closed: a number near the top of the fd table, which no concurrent test's open() can be given.
+        let pipe = try IOFixture.pipe()
+        defer { IOFixture.close(pipe) }
+        let closed = try IOFixture.highFD(duplicating: pipe.read)
+        Glibc.close(closed)
+        await #expect(throws: EventLoopError.invalidFileDescriptor(fd: closed)) { try await register(closed) }
+
+        // Regular files and directories: epoll_ctl refuses them with EPERM, while an io_uring poll would report
+        // them ready on every wait. The poller refuses them up front (fstat), the same on both backends.
+        var template = Array("/tmp/loopkit-hostile-XXXXXX".utf8CString)
+        let file = mkstemp(&template)
+        try #require(file >= 0)
+        unlink(template)
+        let directory = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try #require(directory >= 0)
+        defer { Glibc.close(file); Glibc.close(directory) }
+        for fd in [file, directory] {
+            await #expect(throws: EventLoopError.notPollable(fd: fd)) { try await register(fd) }
+        }
+
+        // A device without poll support: epoll refuses it (EPERM); an io_uring poll would report it ready on
+        // every wait, so the io_uring backend asks epoll first. Both answer .notPollable.
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        try #require(null >= 0)
+        defer { Glibc.close(null) }
+        #expect(loop.backend == backend)
+        await #expect(throws: EventLoopError.notPollable(fd: null)) { try await register(null) }
+
+        // Nothing was recorded for any of them.
+        for fd in [-1, closed, file, directory, null] {
+            await #expect(throws: EventLoopError.notRegistered(fd: fd)) {
+                try await loop.perform { try loop.unregister(fd: fd) }
+            }
+        }
+        #expect(called.count == 0)
+        try await expectStillServes(loop)
+    }
+
+    /// Registering an fd that is already registered throws `.alreadyRegistered`, in the same task or a later
+    /// one, and the first registration keeps its handler and its interest.
+    @Test(arguments: LoopBackends.available)
+    func registeringAnFdTwiceThrowsAlreadyRegisteredAndKeepsTheFirst(backend: PollBackend) async throws {
+        let loop = try startedLoop(.testing(backend: backend))
+        let pair = try IOFixture.socketPair()
+        defer { loop.shutdownForCleanup(); IOFixture.close(pair) }
+        let first = OrderLog<IOEvents>(), second = Counter()
+        // In one task: the second registration (for other events) fails, the first stays as it was.
+        let secondError = try await loop.perform { () -> EventLoopError? in
+            try loop.register(fd: pair.read, events: .read) { ready in
+                first.append(ready)
+                IOFixture.drain(pair.read)
+            }
+            do {
+                try loop.register(fd: pair.read, events: .write) { _ in second.increment() }
+                return nil
+            } catch {
+                return error as? EventLoopError
+            }
+        }
+        #expect(secondError == .alreadyRegistered(fd: pair.read))
+        // In a later task, the same.
+        await #expect(throws: EventLoopError.alreadyRegistered(fd: pair.read)) {
+            try await loop.perform { try loop.register(fd: pair.read, events: .write) { _ in second.increment() } }
+        }
+        // The socket is writable: had `.write` replaced `.read`, the first poll would report it.
+        try await IOFixture.afterNextPolls(loop)
+        #expect(first.count == 0)
+        IOFixture.writeByte(pair.write)
+        #expect(waitUntil(seconds: 10) { first.count >= 1 })
+        #expect(first.snapshot.first == .read)
+        #expect(second.count == 0)
+        try await loop.perform { try loop.unregister(fd: pair.read) }
+        await #expect(throws: EventLoopError.notRegistered(fd: pair.read)) {
+            try await loop.perform { try loop.unregister(fd: pair.read) }
+        }
+        try await expectStillServes(loop)
+    }
+
+    /// A registered fd closed without `unregister` (misuse: the poller contract says remove first) whose
+    /// number then names another file: that number is still registered with the loop, on both backends,
+    /// until `unregister` (which tolerates the kernel having forgotten it).
+    @Test(arguments: LoopBackends.available)
+    func aRegisteredFdNumberReusedAfterCloseIsStillRegistered(backend: PollBackend) async throws {
+        let loop = try startedLoop(.testing(backend: backend))
+        let a = try IOFixture.pipe(), b = try IOFixture.pipe()
+        defer { loop.shutdownForCleanup(); Glibc.close(a.write); IOFixture.close(b) }
+        // The only descriptor of a pipe's read end, near the top of the fd table: closing it releases the file
+        // (and epoll forgets it).
+        let fd = try IOFixture.highFD(duplicating: a.read)
+        Glibc.close(a.read)
+        let old = Counter(), new = Counter()
+        try await loop.perform { try loop.register(fd: fd, events: .read) { _ in old.increment() } }
+        try await IOFixture.afterNextPolls(loop)
+        Glibc.close(fd)
+        try #require(dup2(b.read, fd) == fd)
+        await #expect(throws: EventLoopError.alreadyRegistered(fd: fd)) {
+            try await loop.perform { try loop.register(fd: fd, events: .read) { _ in new.increment() } }
+        }
+        try await loop.perform {
+            try loop.unregister(fd: fd)
+            try loop.register(fd: fd, events: .read) { _ in
+                new.increment()
+                IOFixture.drain(fd)
+            }
+        }
+        IOFixture.writeByte(b.write)
+        #expect(waitUntil(seconds: 10) { new.count >= 1 })
+        try await loop.perform { try loop.unregister(fd: fd) }
+        Glibc.close(fd)
+        #expect(old.count == 0)
+        try await expectStillServes(loop)
+    }
+
+    /// `unregister` inside the fd's own handler stops further calls at once (a second `unregister` there throws
+    /// `.notRegistered`); registering the fd again reports its unread bytes to the new handler only.
+    @Test(arguments: LoopBackends.available)
+    func unregisterInsideItsOwnHandlerStopsItThenRegisteringAgainWorks(backend: PollBackend) async throws {
+        let loop = try startedLoop(.testing(backend: backend))
+        let pipe = try IOFixture.pipe()
+        defer { loop.shutdownForCleanup(); IOFixture.close(pipe) }
+        let first = Counter()
+        let errors = OrderLog<EventLoopError?>() // per handler call: the second unregister's error
+        try await loop.perform {
+            try loop.register(fd: pipe.read, events: .read) { _ in
+                first.increment()
+                do {
+                    try loop.unregister(fd: pipe.read)
+                    try loop.unregister(fd: pipe.read)
+                    errors.append(nil)
+                } catch {
+                    errors.append(error as? EventLoopError)
+                }
+                // The byte is left unread: a registration still alive would be reported again at the next poll.
+            }
+        }
+        IOFixture.writeByte(pipe.write)
+        #expect(waitUntil(seconds: 10) { first.count >= 1 })
+        IOFixture.writeByte(pipe.write)
+        try await IOFixture.afterNextPolls(loop)
+        #expect(first.count == 1, "the handler ran again after unregistering itself")
+        #expect(errors.snapshot == [.notRegistered(fd: pipe.read)])
+
+        // Registered again: the unread bytes are reported at once, to the new handler only.
+        let second = Counter()
+        try await loop.perform {
+            try loop.register(fd: pipe.read, events: .read) { _ in
+                second.increment()
+                IOFixture.drain(pipe.read)
+            }
+        }
+        #expect(waitUntil(seconds: 10) { second.count >= 1 })
+        try await IOFixture.afterNextPolls(loop)
+        #expect(second.count == 1, "drained: no further report")
+        IOFixture.writeByte(pipe.write)
+        #expect(waitUntil(seconds: 10) { second.count == 2 })
+        #expect(first.count == 1)
+        try await loop.perform { try loop.unregister(fd: pipe.read) }
+        try await expectStillServes(loop)
+    }
+
     // MARK: Ownership
 
+    /// Shutdown closes the fds registered as owned and still registered, and leaves borrowed fds and owned fds
+    /// unregistered before it open.
     @Test(arguments: LoopBackends.available)
     func shutdownClosesOwnedFdsAndLeavesBorrowedOnes(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
@@ -391,13 +591,13 @@ import TestSupport
         #expect(fcntl(ownedUnregistered, F_GETFD) >= 0, "an owned fd unregistered before shutdown stays open")
     }
 
-    /// After `unregister` and `close`, nothing may keep the file alive: a listening socket refuses
-    /// connections at once. Known LoopKit bug with io_uring: the cancelled poll request keeps the file
-    /// (so the socket keeps listening) until the loop next enters the ring.
+    /// After `unregister` and `close`, nothing keeps the file alive: a listening socket refuses connections
+    /// at once, on both backends (with io_uring, the cancelled poll request must not hold the file, and the
+    /// socket with it, until the loop next enters the ring).
     @Test(arguments: LoopBackends.available)
     func closeAfterUnregisterReleasesTheSocket(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         var accepted = 0
         let attempts = 100
         for _ in 0..<attempts {
@@ -425,8 +625,33 @@ import TestSupport
         #expect(accepted == 0, "\(accepted) of \(attempts) connects reached a closed listener")
     }
 
+    // MARK: Backend availability
+
+    /// `PollBackend.isAvailable`: epoll and auto always are; a loop asking for an available backend runs it,
+    /// and one asking for io_uring where it is not available fails to start with `.backendUnavailable`.
+    @Test func availableBackendsRunAndAnUnavailableOneIsRefused() async throws {
+        #expect(PollBackend.epoll.isAvailable)
+        #expect(PollBackend.auto.isAvailable)
+        for backend in [PollBackend.epoll, .ioUring] {
+            let loop = try EventLoop(configuration: .testing(backend: backend))
+            if backend.isAvailable {
+                try loop.start()
+                #expect(loop.backend == backend)
+            } else {
+                #expect {
+                    try loop.start()
+                } throws: { error in
+                    guard case .backendUnavailable(backend, _)? = error as? EventLoopError else { return false }
+                    return true
+                }
+            }
+            await loop.shutdown()
+        }
+    }
+
     // MARK: Misuse
 
+    /// register called off the loop thread stops the process (a precondition), checked in a child process.
     @Test func registerOffTheLoopThreadStopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
             do {

@@ -3,6 +3,8 @@ import Testing
 
 /// LatencyHistogram's buckets: what `nonEmptyBuckets` exports is what was recorded.
 @Suite struct LatencyHistogramTests {
+    /// nonEmptyBuckets holds every recorded value once, in ascending, distinct buckets: exact below 128 ns, within
+    /// 1/64 of the value above, up to Int64.max.
     @Test func nonEmptyBucketsHoldEveryRecordedValueInAscendingOrder() {
         var histogram = LatencyHistogram()
         let values: [UInt64] = [0, 5, 5, 127, 128, 129, 1_000, 1_010, 1_000_000, UInt64(Int64.max)]

@@ -6,6 +6,8 @@ import TestSupport
 
 /// States and the errors of running: awake → running ⇄ sleeping → terminating → terminated.
 @Suite struct LifecycleTests {
+    /// A loop goes from awake through running to sleeping when idle and to terminated after shutdown, and reports
+    /// its backend (to its tasks and to any thread) only while it runs.
     @Test(arguments: LoopBackends.available)
     func statesFromCreationToTermination(backend: PollBackend) throws {
         let loop = try EventLoop(configuration: .testing(backend: backend))
@@ -25,41 +27,8 @@ import TestSupport
         #expect(loop.backend == nil)
     }
 
-    @Test func runTwiceFailsWithAlreadyRunning() throws {
-        let loop = try startedLoop()
-        defer { loop.shutdown() }
-        #expect(throws: EventLoopError.alreadyRunning) { try loop.run() }
-        #expect(throws: EventLoopError.alreadyRunning) { try loop.start() }
-    }
-
-    @Test func runFromInsideATaskFailsWithReentrantRun() async throws {
-        let loop = try startedLoop()
-        let other = try EventLoop(configuration: .testing())
-        let errors = try await loop.perform { () -> [EventLoopError?] in
-            var result: [EventLoopError?] = []
-            do { try loop.run() } catch { result.append(error as? EventLoopError) }
-            do { try other.run() } catch { result.append(error as? EventLoopError) }
-            return result
-        }
-        #expect(errors == [.reentrantRun, .reentrantRun])
-        await loop.shutdown()
-        await other.shutdown()
-    }
-
-    @Test func runAfterTerminationFailsWithTerminated() throws {
-        let loop = try startedLoop()
-        loop.shutdown()
-        #expect(throws: EventLoopError.terminated) { try loop.run() }
-        #expect(throws: EventLoopError.terminated) { try loop.start() }
-        #expect(throws: EventLoopError.terminated) { try loop.submit {} }
-        #expect(throws: EventLoopError.terminated) { try loop.submitInternal {} }
-        #expect(throws: EventLoopError.terminated) { try loop.queueMicrotask {} }
-        #expect(throws: EventLoopError.terminated) { try loop.scheduleTimer(after: .seconds(1)) {} }
-        loop.shutdown() // idempotent
-        loop.close()
-        #expect(loop.state == .terminated)
-    }
-
+    /// run() on the calling thread runs the queued tasks and returns once a task has shut the loop down; the thread
+    /// is then no longer the loop's.
     @Test func runOnTheCallingThreadReturnsAfterShutdown() throws {
         let loop = try EventLoop(configuration: .testing())
         let ran = Counter()
@@ -71,6 +40,7 @@ import TestSupport
         #expect(!loop.inEventLoop)
     }
 
+    /// inEventLoop is true on the loop's own thread only: not on a foreign thread, not on another loop's thread.
     @Test func inEventLoopIsExact() async throws {
         let loop = try startedLoop()
         #expect(!loop.inEventLoop)
@@ -83,13 +53,7 @@ import TestSupport
         await other.shutdown()
     }
 
-    @Test func preconditionInEventLoopStopsAForeignCaller() async {
-        await #expect(processExitsWith: .failure) {
-            let loop = try! EventLoop()
-            loop.preconditionInEventLoop()
-        }
-    }
-
+    /// An error thrown by a task, an internal task, a microtask or a timer reaches the configured error handler.
     @Test func thrownErrorsReachTheErrorHandler() throws {
         struct Boom: Error, Equatable { let n: Int }
         let seen = OrderLog<Int>()
@@ -105,6 +69,7 @@ import TestSupport
         loop.shutdown()
     }
 
+    /// perform returns the body's result to the caller, or rethrows its error.
     @Test func performReturnsTheResultAndRethrows() async throws {
         struct Boom: Error {}
         let loop = try startedLoop()
@@ -114,6 +79,8 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// metrics() is nil unless enabled; enabled, it counts tasks by lane, microtasks, timers and ticks, records a
+    /// latency for every task from another thread, and never counts more wake syscalls than wake requests.
     @Test func metricsAreNilWhenDisabledAndCountWhenEnabled() async throws {
         let plain = try startedLoop()
         #expect(plain.metrics() == nil)

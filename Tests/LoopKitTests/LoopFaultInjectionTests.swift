@@ -27,6 +27,49 @@ final class LoopFaultInjectionTests {
         return c
     }
 
+    /// A started loop and a pipe for fd faults: the outcomes of the calls a test attempts ("label: ok" or
+    /// "label: <error>", in order) and the bytes `reader` has read. `tearDown()` disarms every fault first (one
+    /// left armed must not stall the shutdown), then shuts the loop down and closes the pipe.
+    final class PipeFixture: Sendable {
+        let loop: EventLoop
+        let pipe: IOFixture.Pair
+        private let log = OrderLog<String>()
+        let bytesRead = Counter()
+
+        init(backend: PollBackend) throws {
+            loop = try startedLoop(LoopFaultInjectionTests.configuration(backend: backend))
+            pipe = try IOFixture.pipe()
+        }
+
+        func tearDown() {
+            LoopFaultInjectionTests.disarmThenShutDown(loop)
+            IOFixture.close(pipe)
+        }
+
+        /// Makes a loop call and records its outcome under `label`.
+        func attempt(_ label: String, _ body: () throws -> Void) {
+            do { try body(); log.append("\(label): ok") } catch { log.append("\(label): \(error)") }
+        }
+        var outcomes: [String] { log.snapshot }
+        var outcomeCount: Int { log.count }
+
+        /// A handler for the read end that reads one byte and counts it.
+        var reader: @Sendable (IOEvents) -> Void {
+            { [pipe, bytesRead] _ in
+                var byte: UInt8 = 0
+                _ = read(pipe.read, &byte, 1)
+                bytesRead.increment()
+            }
+        }
+    }
+
+    /// How every test ends: faults disarmed first (one left armed could stall the shutdown), then the loop
+    /// shut down.
+    static func disarmThenShutDown(_ loop: EventLoop) {
+        lk_fault_disarm_all()
+        loop.shutdown()
+    }
+
     /// Waits until the loop is blocked in its poller (idle strategy .park).
     static func waitUntilSleeping(_ loop: EventLoop) -> Bool { waitUntil { loop.state == .sleeping } }
 
@@ -37,8 +80,7 @@ final class LoopFaultInjectionTests {
     @Test(arguments: IngressKind.allCases)
     func submitOutOfMemoryThrowsAndLosesNothing(ingress: IngressKind) throws {
         let loop = try startedLoop(Self.configuration(ingress: ingress))
-        defer { loop.shutdown() }
-        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
+        defer { Self.disarmThenShutDown(loop) }
         let release = try holdLoop(loop) // the external queue now holds its first block of memory
         let point: lk_fault_point
         switch ingress {
@@ -101,8 +143,7 @@ final class LoopFaultInjectionTests {
     /// left for the marker, the lane still runs (bounded by a count instead).
     @Test func internalLaneRunsWhenTheMarkerCannotBeAllocated() throws {
         let loop = try startedLoop(Self.configuration())
-        defer { loop.shutdown() }
-        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
+        defer { Self.disarmThenShutDown(loop) }
         let release = try holdLoop(loop)
         lk_fault_arm(LK_FAULT_NODE_ALLOC, ENOMEM, 1, LK_FAULT_FOREVER) // the internal queue gets one slab
         let log = OrderLog<Int>()
@@ -126,8 +167,7 @@ final class LoopFaultInjectionTests {
     /// microtask runs, in order.
     @Test func microtaskOverflowOutOfMemoryThrowsAndLosesNothing() throws {
         let loop = try startedLoop(Self.configuration())
-        defer { loop.shutdown() }
-        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
+        defer { Self.disarmThenShutDown(loop) }
         let log = OrderLog<Int>()
         let outcome = Locked<(accepted: Int, error: EventLoopError?)>((0, nil))
         try loop.submit {
@@ -159,8 +199,7 @@ final class LoopFaultInjectionTests {
     @Test(arguments: LoopBackends.available)
     func sleepingLoopWakesWhenTheEventfdIsSaturated(backend: PollBackend) throws {
         let loop = try startedLoop(Self.configuration(backend: backend))
-        defer { loop.shutdown() }
-        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
+        defer { Self.disarmThenShutDown(loop) }
         let ran = Counter()
         for _ in 0..<3 {
             try #require(Self.waitUntilSleeping(loop))
@@ -176,8 +215,7 @@ final class LoopFaultInjectionTests {
     @Test func failedWakeupIsReportedAndTheTaskRunsAtTheNextWakeup() throws {
         let errors = ErrorLog()
         let loop = try startedLoop(Self.configuration(errors: errors))
-        defer { loop.shutdown() }
-        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
+        defer { Self.disarmThenShutDown(loop) }
         let log = OrderLog<Int>()
         try #require(Self.waitUntilSleeping(loop))
         lk_fault_arm(LK_FAULT_EVENTFD_WRITE, EIO, 0, LK_FAULT_FOREVER)
@@ -208,7 +246,7 @@ final class LoopFaultInjectionTests {
                 finished.increment()
             }
         } else {
-            startDetachedThread {
+            try startDetachedThread {
                 loop.shutdown()
                 finished.increment()
             }
@@ -226,8 +264,7 @@ final class LoopFaultInjectionTests {
     func interruptedSystemCallsEverywhereLoseNothing(backend: PollBackend) throws {
         let errors = ErrorLog()
         let loop = try startedLoop(Self.configuration(backend: backend, errors: errors))
-        defer { loop.shutdown() }
-        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
+        defer { Self.disarmThenShutDown(loop) }
         let points = [LK_FAULT_EVENTFD_WRITE, LK_FAULT_EPOLL_CTL, LK_FAULT_EPOLL_WAIT, LK_FAULT_URING_SUBMIT,
                       LK_FAULT_URING_WAIT]
         for point in points { lk_fault_arm(point, EINTR, 0, 200) }
@@ -277,8 +314,7 @@ final class LoopFaultInjectionTests {
     func failedWaitIsReportedAndTheLoopKeepsServing(backend: PollBackend) throws {
         let errors = ErrorLog()
         let loop = try startedLoop(Self.configuration(backend: backend, errors: errors))
-        defer { loop.shutdown() }
-        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
+        defer { Self.disarmThenShutDown(loop) }
         let point = loop.backend == .epoll ? LK_FAULT_EPOLL_WAIT : LK_FAULT_URING_WAIT
         try #require(Self.waitUntilSleeping(loop))
         lk_fault_arm(point, ENOMEM, 0, 3)
@@ -292,26 +328,11 @@ final class LoopFaultInjectionTests {
 
     /// epoll_ctl refusing a registration: a typed error, nothing registered, and a retry succeeds.
     @Test func epollCtlFailureGivesTypedErrorsAndRegistrationCanBeRetried() throws {
-        let loop = try startedLoop(Self.configuration(backend: .epoll))
-        defer { loop.shutdown() }
-        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
-        var fds: [Int32] = [-1, -1]
-        try #require(pipe(&fds) == 0)
-        defer { close(fds[0]); close(fds[1]) }
-        let readEnd = fds[0]
-        let outcomes = OrderLog<String>()
-        let readable = Counter()
+        let f = try PipeFixture(backend: .epoll)
+        defer { f.tearDown() }
+        let loop = f.loop, readEnd = f.pipe.read
         try loop.submit {
-            func attempt(_ label: String, _ body: () throws -> Void) {
-                do { try body(); outcomes.append("\(label): ok") } catch {
-                    outcomes.append("\(label): \(error as! EventLoopError)")
-                }
-            }
-            let handler: (IOEvents) -> Void = { _ in
-                var byte: UInt8 = 0
-                _ = read(readEnd, &byte, 1)
-                readable.increment()
-            }
+            let attempt = f.attempt, handler = f.reader
             lk_fault_arm(LK_FAULT_EPOLL_CTL, ENOSPC, 0, 1)
             attempt("register") { try loop.register(fd: readEnd, events: .read, handler: handler) }
             attempt("unregister") { try loop.unregister(fd: readEnd) }
@@ -321,8 +342,8 @@ final class LoopFaultInjectionTests {
             lk_fault_arm(LK_FAULT_EPOLL_CTL, ENOMEM, 0, 1)
             attempt("modify") { try loop.modify(fd: readEnd, events: .write) }
         }
-        #expect(waitUntil { outcomes.count == 5 })
-        #expect(outcomes.snapshot == [
+        #expect(waitUntil { f.outcomeCount == 5 })
+        #expect(f.outcomes == [
             "register: \(EventLoopError.system(operation: "register", errno: ENOSPC))",
             "unregister: \(EventLoopError.notRegistered(fd: readEnd))",
             "register: \(EventLoopError.outOfMemory)",
@@ -330,8 +351,8 @@ final class LoopFaultInjectionTests {
             "modify: \(EventLoopError.outOfMemory)",
         ])
         var byte: UInt8 = 1
-        #expect(write(fds[1], &byte, 1) == 1)
-        #expect(waitUntil { readable.count == 1 }, "the registration that succeeded, with its interest unchanged")
+        #expect(write(f.pipe.write, &byte, 1) == 1)
+        #expect(waitUntil { f.bytesRead.count == 1 }, "the registration that succeeded, with its interest unchanged")
     }
 
     /// io_uring with a submission queue that stays full: unregister throws (the fd stays registered and
@@ -339,47 +360,30 @@ final class LoopFaultInjectionTests {
     /// not submit, and everything works again once the queue drains.
     @Test(.enabled(if: LoopBackends.available.contains(.ioUring), "io_uring is refused here"))
     func fullUringSubmissionQueueIsRetriedWithoutHanging() throws {
-        let loop = try startedLoop(Self.configuration(backend: .ioUring))
-        defer { loop.shutdown() }
-        defer { lk_fault_disarm_all() } // first: a fault left armed must not stall the shutdown
-        var fds: [Int32] = [-1, -1]
-        try #require(pipe(&fds) == 0)
-        defer { close(fds[0]); close(fds[1]) }
-        let readEnd = fds[0]
-        let readable = Counter()
-        let outcomes = OrderLog<String>()
-        @Sendable func attempt(_ label: String, _ body: () throws -> Void) {
-            do { try body(); outcomes.append("\(label): ok") } catch { outcomes.append("\(label): \(error)") }
-        }
-        try loop.submit {
-            attempt("register") {
-                try loop.register(fd: readEnd, events: .read) { _ in
-                    var byte: UInt8 = 0
-                    _ = read(readEnd, &byte, 1)
-                    readable.increment()
-                }
-            }
-        }
-        #expect(waitUntil { outcomes.count == 1 })
+        let f = try PipeFixture(backend: .ioUring)
+        defer { f.tearDown() }
+        let loop = f.loop, readEnd = f.pipe.read, attempt = f.attempt
+        try loop.submit { attempt("register") { try loop.register(fd: readEnd, events: .read, handler: f.reader) } }
+        #expect(waitUntil { f.outcomeCount == 1 })
         try #require(Self.waitUntilSleeping(loop)) // the fd's poll is in the kernel
         try loop.submit {
             lk_fault_arm(LK_FAULT_URING_SQE, EBUSY, 0, LK_FAULT_FOREVER)
             lk_fault_arm(LK_FAULT_URING_SUBMIT, EBUSY, 0, LK_FAULT_FOREVER)
             attempt("unregister") { try loop.unregister(fd: readEnd) } // its cancellation cannot be queued
         }
-        #expect(waitUntil { outcomes.count == 2 })
+        #expect(waitUntil { f.outcomeCount == 2 })
         var byte: UInt8 = 1
-        #expect(write(fds[1], &byte, 1) == 1)
-        #expect(waitUntil { readable.count == 1 }, "still registered: the handler runs")
+        #expect(write(f.pipe.write, &byte, 1) == 1)
+        #expect(waitUntil { f.bytesRead.count == 1 }, "still registered: the handler runs")
         let ran = Counter()
         for _ in 0..<100 { try loop.submit { ran.increment() } }
         #expect(waitUntil { ran.count == 100 }, "tasks run while the fd cannot be re-armed")
         try loop.submit { lk_fault_disarm_all() }
-        #expect(write(fds[1], &byte, 1) == 1)
-        #expect(waitUntil { readable.count == 2 }, "re-armed once the queue drained")
+        #expect(write(f.pipe.write, &byte, 1) == 1)
+        #expect(waitUntil { f.bytesRead.count == 2 }, "re-armed once the queue drained")
         try loop.submit { attempt("unregister") { try loop.unregister(fd: readEnd) } }
-        #expect(waitUntil { outcomes.count == 3 })
-        #expect(outcomes.snapshot == [
+        #expect(waitUntil { f.outcomeCount == 3 })
+        #expect(f.outcomes == [
             "register: ok", "unregister: \(EventLoopError.system(operation: "unregister", errno: EBUSY))",
             "unregister: ok",
         ])

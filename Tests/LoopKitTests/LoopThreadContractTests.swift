@@ -6,6 +6,7 @@
 import Testing
 
 @Suite struct LoopThreadContractTests {
+    /// A tick run off the loop thread stops the process (a debug-build assertion), checked in a child process.
     @Test func aTickOffTheLoopThreadStopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
             let loop = try! EventLoop()
@@ -13,6 +14,7 @@ import Testing
         }
     }
 
+    /// Draining a lane off the loop thread stops the process (a debug-build assertion), checked in a child process.
     @Test func drainingALaneOffTheLoopThreadStopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
             let loop = try! EventLoop()
@@ -20,6 +22,8 @@ import Testing
         }
     }
 
+    /// The final drain (finish) run off the loop thread stops the process (a debug-build assertion), checked in a
+    /// child process.
     @Test func finishingOffTheLoopThreadStopsTheProcess() async {
         await #expect(processExitsWith: .failure) {
             let loop = try! EventLoop()

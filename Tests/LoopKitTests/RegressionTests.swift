@@ -4,12 +4,12 @@ import Synchronization
 import Testing
 import TestSupport
 
-/// One test per critical bug of the original loop (seed spec §3). Each was shown to fail with its bug put
-/// back (see the closing note of the loop issue and docs/design.md).
+/// One test per defect the loop must never show again: the internal lane's inline fast path running a task
+/// off the loop thread, the microtask ring reading non-empty after its overflow was drained, and the tick
+/// reading the anchor without its lock. Each test fails when its defect is put back.
 @Suite struct RegressionTests {
-    /// Bug 1: the inline fast path of submitInternal ran the task on the *caller's* thread whenever the loop
-    /// was merely running. From a foreign thread, while the loop is busy, every task must still run on the
-    /// loop thread.
+    /// The inline fast path of submitInternal runs a task inline only on the loop thread: tasks submitted from
+    /// other threads while the loop is busy (running, not asleep) all run on the loop thread.
     @Test func submitInternalFromForeignThreadsRunsOnTheLoopThread() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }
@@ -36,16 +36,15 @@ import TestSupport
         #expect(offLoop.count == 0, "tasks ran off the loop thread")
     }
 
-    /// Bug 2: the ring's isEmpty looked at the overflow's raw length, not its unconsumed length, so after
-    /// the overflow was partly drained the loop thought microtasks remained and never slept (a busy spin).
-    /// Queue more microtasks than the ring holds, in a loop whose microtask budget drains the overflow in
-    /// several steps, then check that the loop goes to sleep once they have all run.
+    /// The ring reads empty once its overflow is drained, even when the drain took several budgets: after more
+    /// microtasks than the ring holds have run, the loop goes to sleep and stops ticking (a ring that still
+    /// looked non-empty would keep it spinning).
     @Test func loopSleepsAfterMicrotasksOverflowedTheRing() throws {
         var configuration = EventLoop.Configuration.testing(idle: .park)
         configuration.microtaskBudget = 1000
         configuration.metricsEnabled = true
         let loop = try startedLoop(configuration)
-        // close(), not shutdown(): with the bug, a graceful drain would wait forever for the ring to look empty.
+        // close(), not shutdown(): should the ring never look empty, a graceful drain would wait for it forever.
         defer { loop.close() }
         let total = 4096 + 2500 // LK_RING_CAPACITY + a partly drained overflow
         let ran = Counter()
@@ -60,12 +59,12 @@ import TestSupport
         #expect(asleep)
     }
 
-    /// Bug 3: the tick read the anchor without the lock that setTickAnchor writes under. Writers race the
-    /// loop's ticks; under ThreadSanitizer (`make test-tsan`) any unsynchronised access is reported and
-    /// fails the run. Without TSan the test still checks the anchor arithmetic stays consistent.
+    /// The tick reads the anchor under the lock setTickAnchor writes it under: writers on other threads race
+    /// the loop's ticks without a data race (ThreadSanitizer, `make test-tsan`, fails the run on one), and a
+    /// tick that starts after an anchor was set reports that anchor plus the time since.
     @Test func tickAnchorWritersRaceTicksWithoutADataRace() async throws {
         let loop = try startedLoop()
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let stop = Atomic<Bool>(false)
         let ticks = Counter()
         @Sendable func ticker() {

@@ -15,7 +15,7 @@ final class TCPFaultInjectionTests {
     @Test(arguments: IOVariant.available)
     func injectedNoBuffersLosesNothing(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let server = try await CallbackEcho(loop: loop)
         let before = lk_fault_injected(LK_FAULT_IO_NOBUFS)
         // The next 200 attempts to receive find no buffer.

@@ -12,7 +12,7 @@ import TestSupport
     @Test(arguments: IOVariant.available)
     func peerResetMidWriteFailsTheWrite(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let (_, client, connection) = try await AcceptedPair.make(on: loop)
         let outcome = OrderLog<Result<Void, EventLoopError>>()
         try await loop.perform {
@@ -40,7 +40,7 @@ import TestSupport
     @Test(arguments: IOVariant.available)
     func aClientThatNeverReadsHoldsBoundedMemory(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let server = try await CallbackEcho(loop: loop)
         let client = try EchoClient.connect(port: server.listener.port)
         try #require(client >= 0)
@@ -99,7 +99,7 @@ import TestSupport
     @Test(arguments: LoopBackends.available)
     func tenThousandConnectionsOpenedAndClosed(backend: PollBackend) async throws {
         let loop = try startedLoop(.testing(backend: backend))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let listener = try TCPListener(on: loop)
         let served = Atomic<Int>(0)
         let open = Atomic<Int>(0)
@@ -140,7 +140,7 @@ import TestSupport
     @Test(arguments: IOVariant.available)
     func aDryBufferPoolDelaysButLosesNothing(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration(readBufferCount: 2, readBufferSize: 512))
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let server = try await CallbackEcho(loop: loop)
         let failures = OrderLog<String>()
         let port = server.listener.port
@@ -171,7 +171,7 @@ import TestSupport
     static func exhaustFileDescriptors(backend: PollBackend) async -> String? {
         do {
             let loop = try startedLoop(.testing(backend: backend))
-            defer { loop.shutdown() }
+            defer { loop.shutdownForCleanup() }
             let listener = try TCPListener(on: loop)
             let errors = OrderLog<EventLoopError>()
             let accepted = Atomic<Int>(0)

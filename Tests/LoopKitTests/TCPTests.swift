@@ -93,7 +93,11 @@ final class CallbackEcho: @unchecked Sendable {
 /// blocks a thread of the cooperative pool, which the loop's awaiting tasks (and other tests) need.
 func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
-        startDetachedThread { continuation.resume(returning: body()) }
+        do {
+            try startDetachedThread { continuation.resume(returning: body()) }
+        } catch {
+            fatalError("blocking(_:): \(error)")
+        }
     }
 }
 
@@ -113,7 +117,7 @@ enum AcceptedPair {
     @Test(arguments: IOVariant.available)
     func echoesEveryByteToConcurrentClients(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let server = try await CallbackEcho(loop: loop)
         let failures = OrderLog<String>()
         let port = server.listener.port
@@ -136,7 +140,7 @@ enum AcceptedPair {
     @Test(arguments: IOVariant.available)
     func endOfStreamIsNotAnErrorAndResetIs(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let listener = try TCPListener(on: loop)
         let accepted = listener.connections()
         var iterator = accepted.makeAsyncIterator()
@@ -173,7 +177,7 @@ enum AcceptedPair {
     @Test(arguments: IOVariant.available)
     func readTimeoutLosesNoData(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let (_, client, connection) = try await AcceptedPair.make(on: loop)
         defer { close(client) }
         await #expect(throws: EventLoopError.timedOut) { _ = try await connection.read(timeout: .milliseconds(20)) }
@@ -189,7 +193,7 @@ enum AcceptedPair {
     @Test(arguments: IOVariant.available)
     func closeCancelsOperationsInFlight(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let (_, client, connection) = try await AcceptedPair.make(on: loop)
         defer { close(client) }
         let results = OrderLog<String>()
@@ -224,7 +228,7 @@ enum AcceptedPair {
     @Test(arguments: IOVariant.available)
     func connectsFromAnActorPinnedToTheLoop(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let server = try await CallbackEcho(loop: loop)
         actor Client {
             let loop: EventLoop
@@ -249,7 +253,7 @@ enum AcceptedPair {
     @Test(arguments: IOVariant.available)
     func connectErrorsAreTyped(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let listener = try TCPListener(on: loop)
         let port = listener.port
         try await listener.close()
@@ -264,7 +268,7 @@ enum AcceptedPair {
     @Test(arguments: IOVariant.available)
     func aHangingConnectTimesOutOrIsCancelled(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let (listener, port) = try Self.listenerThatNeverAccepts()
         var fillers: [Int32] = []
         defer { close(listener); fillers.forEach { close($0) } }
@@ -332,7 +336,7 @@ enum AcceptedPair {
     @Test(arguments: IOVariant.available)
     func taskCancellationCancelsARead(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let (_, client, connection) = try await AcceptedPair.make(on: loop)
         defer { close(client) }
         let reading = Task { try await connection.read() }
@@ -347,7 +351,7 @@ enum AcceptedPair {
     @Test(arguments: IOVariant.available)
     func droppingTheConnectionSequenceClosesTheListener(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let (listener, client, connection) = try await AcceptedPair.make(on: loop) // drops its iterator
         defer { close(client) }
         #expect(await awaitCondition(seconds: 10) { (try? EchoClient.refuses(port: listener.port)) == true })

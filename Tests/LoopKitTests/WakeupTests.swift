@@ -14,6 +14,8 @@ import TestSupport
 
     static let cases: [Case] = LoopBackends.available.flatMap { [Case(backend: $0, idle: .park), Case(backend: $0, idle: .default)] }
 
+    /// No lost wakeup: thousands of submits to an idle loop (asleep, or caught mid-spin) each run within a
+    /// deadline, on every backend and idle strategy, with at most one eventfd write per round trip.
     @Test(arguments: cases)
     func tenThousandRoundTripsToAnIdleLoop(_ c: Case) throws {
         var configuration = EventLoop.Configuration.testing(backend: c.backend, idle: c.idle)
@@ -43,6 +45,8 @@ import TestSupport
         #expect(m.wakeSyscalls <= UInt64(rounds) + 1, "at most one eventfd write per round trip")
     }
 
+    /// Producers racing to wake one loop make at most one eventfd write per wakeup request and per task: only the
+    /// producer that sets the pending flag writes.
     @Test func manyProducersWakeOneLoopWithFewSyscalls() throws {
         var configuration = EventLoop.Configuration.testing(idle: .park)
         configuration.metricsEnabled = true

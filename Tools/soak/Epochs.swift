@@ -41,21 +41,57 @@ struct EpochPlan {
     var idleName: String { idle == .park ? "park" : "spin" }
 }
 
-/// What one epoch did.
+/// The soak's running totals at one instant. An epoch's counts are the difference between the totals after
+/// its shutdown and those before its loop was published.
+struct EpochCounts {
+    var accepted = 0, ran = 0, rejected = 0, acceptedAfterShutdownBegan = 0, overrunReached = 0
+    /// Child tasks spawned minus child tasks run.
+    var childrenUnbalanced = 0
+    /// Submits refused with `.outOfMemory` and retried, and wakeups that failed (SOAK_FAULTS=on).
+    var refusedOutOfMemory = 0, wakeFailures = 0
+
+    private static var fields: [WritableKeyPath<EpochCounts, Int>] {
+        [\.accepted, \.ran, \.rejected, \.acceptedAfterShutdownBegan, \.overrunReached, \.childrenUnbalanced,
+         \.refusedOutOfMemory, \.wakeFailures]
+    }
+
+    private init() {}
+
+    /// The totals now: from the producers' slots, the loop thread's ledger (read only while no loop runs
+    /// tasks) and the loop error handler's log.
+    init(slots: [ProducerSlot]) {
+        accepted = Self.sum(slots) { $0.accepted.load(ordering: .relaxed) }
+        rejected = Self.sum(slots) { $0.rejected.load(ordering: .relaxed) }
+        acceptedAfterShutdownBegan = Self.sum(slots) { $0.acceptedAfterShutdownBegan.load(ordering: .relaxed) }
+        overrunReached = Self.sum(slots) { $0.overrunReached.load(ordering: .relaxed) }
+        refusedOutOfMemory = Self.sum(slots, \.refusedOutOfMemoryTotal)
+        ran = soakChecker.ranTotal
+        childrenUnbalanced = soakChecker.childrenSpawned - soakChecker.childrenRan
+        wakeFailures = soakLoopErrors.wakeFailures
+    }
+
+    /// `field` summed over the producers' slots.
+    static func sum(_ slots: [ProducerSlot], _ field: (ProducerSlot) -> Int) -> Int {
+        slots.reduce(0) { $0 + field($1) }
+    }
+
+    static func - (after: Self, before: Self) -> Self {
+        var difference = Self()
+        for field in fields { difference[keyPath: field] = after[keyPath: field] - before[keyPath: field] }
+        return difference
+    }
+}
+
+/// What one epoch did. Its counts read as fields: `record.ran`.
+@dynamicMemberLookup
 struct EpochRecord {
     let plan: EpochPlan
     let backendUsed: String
-    let accepted: Int
-    let ran: Int
-    let rejected: Int
-    let acceptedAfterShutdownBegan: Int
-    let overrunReached: Int
-    let childrenUnbalanced: Int
-    /// Submits refused with `.outOfMemory` and retried, and wakeups that failed (SOAK_FAULTS=on).
-    let refusedOutOfMemory: Int
-    let wakeFailures: Int
+    let counts: EpochCounts
     let shutdownSeconds: Double
     let residentBytes: Int
+
+    subscript(dynamicMember field: KeyPath<EpochCounts, Int>) -> Int { counts[keyPath: field] }
 }
 
 /// A loop the soak no longer uses, watched without keeping it alive: at the end every one must be freed.
@@ -73,18 +109,6 @@ struct Controller {
     let slots: [ProducerSlot]
     /// The fault thread (SOAK_FAULTS=on): disarmed before the last loop's shutdown.
     let faults: FaultInjector?
-
-    /// Whether a loop can run on io_uring here (one probe loop, started and shut down).
-    static func ioUringAvailable() -> Bool {
-        var c = EventLoop.Configuration()
-        c.backend = .ioUring
-        guard let probe = try? EventLoop(configuration: c) else { return false }
-        defer { probe.shutdown() }
-        do { try probe.start() } catch { return false }
-        return probe.backend == .ioUring
-    }
-
-    private func sum(_ field: (ProducerSlot) -> Int) -> Int { slots.reduce(0) { $0 + field($1) } }
 
     func run(ioUringAvailable: Bool) -> (records: [EpochRecord], loops: [WeakLoop], creationsRefused: Int) {
         var creationsRefused = 0 // loops whose creation was refused with .outOfMemory (SOAK_FAULTS=on), then retried
@@ -116,16 +140,11 @@ struct Controller {
             loops.append(WeakLoop(loop))
             let backendUsed = loop.backend.map { "\($0)" } ?? "none"
             // Nothing runs on the new loop before it is published: the ledger is still ours to read.
-            let ranBefore = soakChecker.ranTotal, childBalanceBefore = soakChecker.childrenSpawned - soakChecker.childrenRan
-            let acceptedBefore = sum { $0.accepted.load(ordering: .relaxed) }
-            let rejectedBefore = sum { $0.rejected.load(ordering: .relaxed) }
-            let afterBefore = sum { $0.acceptedAfterShutdownBegan.load(ordering: .relaxed) }
-            let reachedBefore = sum { $0.overrunReached.load(ordering: .relaxed) }
-            let oomBefore = sum(\.refusedOutOfMemoryTotal), wakeFailuresBefore = soakLoopErrors.wakeFailures
+            let before = EpochCounts(slots: slots)
 
             world.phase.store(World.Phase.running.rawValue, ordering: .relaxed)
             world.publish(loop, epoch: number)
-            while sum({ $0.accepted.load(ordering: .relaxed) }) - acceptedBefore < options.epochTasks
+            while EpochCounts.sum(slots, { $0.accepted.load(ordering: .relaxed) }) - before.accepted < options.epochTasks
                 && world.producersDone.load(ordering: .acquiring) < slots.count {
                 usleep(200)
             }
@@ -147,18 +166,8 @@ struct Controller {
             let shutdownSeconds = monotonicSeconds() - t0
             let allDone = world.producersDone.load(ordering: .acquiring) == slots.count
 
-            let record = EpochRecord(
-                plan: plan, backendUsed: backendUsed,
-                accepted: sum { $0.accepted.load(ordering: .relaxed) } - acceptedBefore,
-                ran: soakChecker.ranTotal - ranBefore,
-                rejected: sum { $0.rejected.load(ordering: .relaxed) } - rejectedBefore,
-                acceptedAfterShutdownBegan: sum { $0.acceptedAfterShutdownBegan.load(ordering: .relaxed) } - afterBefore,
-                overrunReached: sum { $0.overrunReached.load(ordering: .relaxed) } - reachedBefore,
-                childrenUnbalanced: soakChecker.childrenSpawned - soakChecker.childrenRan - childBalanceBefore,
-                refusedOutOfMemory: sum(\.refusedOutOfMemoryTotal) - oomBefore,
-                wakeFailures: soakLoopErrors.wakeFailures - wakeFailuresBefore,
-                shutdownSeconds: shutdownSeconds,
-                residentBytes: Memory.residentBytes())
+            let record = EpochRecord(plan: plan, backendUsed: backendUsed, counts: EpochCounts(slots: slots) - before,
+                                     shutdownSeconds: shutdownSeconds, residentBytes: Memory.residentBytes())
             records.append(record)
             say("epoch \(number): \(backendUsed) \(plan.ingressName) \(plan.idleName) \(plan.shutdown.rawValue)"
                 + " ran=\(record.ran) rejected=\(record.rejected) after_shutdown_began=\(record.acceptedAfterShutdownBegan)"

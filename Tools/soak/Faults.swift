@@ -1,6 +1,7 @@
 import CLoopCore.FaultInjection
 import Glibc
 import LoopKit
+import LoopKitConcurrencyHelpers
 import Synchronization
 
 /// One kind of fault the fault thread arms (`SOAK_FAULTS=on`): a point of lk_fault.h, the errno its calls
@@ -99,8 +100,9 @@ final class FaultInjector: Sendable {
 
     static let intervalMicroseconds: UInt32 = 1_000
 
-    func start() -> JoinableThread {
-        JoinableThread(name: "soak-faults") { self.run() }
+    /// Starts the fault thread; it ends once the soak has finished.
+    func start() -> ThreadGroup {
+        ThreadGroup(1, name: "soak-faults") { _ in self.run() }
     }
 
     /// Stops the arming and disarms every point; idempotent. Called before the last loop's shutdown and

@@ -1,14 +1,9 @@
+import LoopKitConcurrencyHelpers
 import Synchronization
 
-/// 128 bytes of nothing: keeps counters that different threads write off each other's cache lines.
-struct Padding: Sendable {
-    private let words: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-}
-
-/// One counter on its own cache lines.
+/// One counter on its own cache lines: counters that different threads write stay off each other's lines.
 final class PaddedCounter: Sendable {
-    private let before = Padding()
+    private let before = CacheLinePadding()
     let value = Atomic<Int>(0)
-    private let after = Padding()
+    private let after = CacheLinePadding()
 }

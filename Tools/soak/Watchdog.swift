@@ -1,5 +1,6 @@
 import Glibc
 import LoopKit
+import LoopKitConcurrencyHelpers
 
 /// Ends the soak if it runs past its deadline, or if no task has run for `stallSeconds` (a hang): prints
 /// what every thread was doing and a FAIL result, then exits 3. The soak always ends by itself.
@@ -13,7 +14,11 @@ struct Watchdog: Sendable {
 
     func start() {
         let copy = self
-        _ = JoinableThread(name: "soak-watchdog") { copy.watch() } // never joined: exits the process or idles
+        do {
+            try startDetachedThread(name: "soak-watchdog") { copy.watch() } // exits the process or idles
+        } catch {
+            fatalError("loopkit-soak: \(error)") // the soak does not run unwatched
+        }
     }
 
     private func progress() -> Int {

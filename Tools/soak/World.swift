@@ -1,12 +1,13 @@
 import Glibc
 import LoopKit
+import LoopKitConcurrencyHelpers
 import Synchronization
 
 /// What the controller publishes to the producers: the current epoch's loop, whether its shutdown has
 /// begun, and whether the soak is over. Producers read the epoch number (acquiring) on their slow paths
 /// only, and the loop under a mutex only when the epoch changed.
 final class World: Sendable {
-    private let before = Padding()
+    private let before = CacheLinePadding()
     /// The newest published epoch (1, 2, ...). Stored releasing after the previous loop has terminated.
     let epoch = Atomic<Int>(0)
     /// The epoch whose shutdown has begun. A hint for producers (relaxed).
@@ -17,7 +18,7 @@ final class World: Sendable {
     let producersDone = Atomic<Int>(0)
     /// What the controller is doing (a `Phase`), for the watchdog.
     let phase = Atomic<Int>(0)
-    private let after = Padding()
+    private let after = CacheLinePadding()
     private let current = Mutex<(epoch: Int, loop: EventLoop?)>((0, nil))
 
     enum Phase: Int {
@@ -53,7 +54,7 @@ final class World: Sendable {
 /// What one producer publishes about itself: progress for the controller (which ends an epoch after enough
 /// tasks were accepted) and for the watchdog. Written only by its producer (relaxed).
 final class ProducerSlot: Sendable {
-    private let before = Padding()
+    private let before = CacheLinePadding()
     let accepted = Atomic<Int>(0)
     let rejected = Atomic<Int>(0)
     /// Submits a loop accepted after it had refused one from this producer (must stay 0).
@@ -72,7 +73,7 @@ final class ProducerSlot: Sendable {
     let refusedUntyped = Atomic<Int>(0)
     let epoch = Atomic<Int>(0)
     let state = Atomic<Int>(0)
-    private let after = Padding()
+    private let after = CacheLinePadding()
 
     enum State: Int {
         case submitting, windowFull, waitingForEpoch, done

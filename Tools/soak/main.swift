@@ -2,6 +2,7 @@
 // the producers are still submitting; checks exactly-once, per-lane order and flat RSS. See Options.usage.
 import Glibc
 import LoopKit
+import LoopKitConcurrencyHelpers
 
 let options: Options
 do {
@@ -19,7 +20,7 @@ soakChecker = LoopChecker(quotas: quotas)
 let world = World()
 let slots = quotas.map { _ in ProducerSlot() }
 
-let ioUring = options.backend == .alternate ? Controller.ioUringAvailable() : false
+let ioUring = options.backend == .alternate ? PollBackend.ioUring.isAvailable : false
 say("loopkit-soak: \(options.tasks) tasks, \(options.producers) producers on \(Options.cores) cores, "
     + "~\(options.epochTasks) tasks per loop, window \(options.window), backend \(options.backend.rawValue)"
     + (options.backend == .alternate && !ioUring ? " (io_uring unavailable here: epoll only)" : "")
@@ -33,12 +34,12 @@ let faults = options.faults ? FaultInjector(world: world) : nil
 let faultThread = faults?.start()
 Watchdog(options: options, world: world, slots: slots, quotas: quotas, started: started, faults: faults).start()
 let producers = (0..<options.producers).map { p in
-    let producer = Producer(index: p, quota: quotas[p], options: options, world: world, slot: slots[p], ran: soakChecker.ran[p])
-    return JoinableThread(name: "soak-prod-\(p)") { producer.run() }
+    Producer(index: p, quota: quotas[p], options: options, world: world, slot: slots[p], ran: soakChecker.ran[p])
 }
+let producerThreads = ThreadGroup(producers.count, name: "soak-prod") { p in producers[p].run() }
 let (records, loops, creationsRefused) = Controller(options: options, world: world, slots: slots, faults: faults)
     .run(ioUringAvailable: ioUring)
-for thread in producers { thread.join() }
+producerThreads.join()
 faults?.disarm() // done before the last shutdown already; nothing may stay armed for the verdict
 faultThread?.join() // it ends once the soak has finished
 let seconds = monotonicSeconds() - started

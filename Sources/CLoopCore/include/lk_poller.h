@@ -58,6 +58,16 @@ void lk_poller_destroy(lk_poller *p);
  * tests need not change the process environment. */
 int lk_poller_create_for_testing(lk_poller **out, lk_backend requested, int wake_fd, const char *override);
 
+/*
+ * Whether backend `b` can be set up here: creates a poller of that backend on a scratch eventfd and destroys
+ * it. LOOPKIT_BACKEND is not consulted. LK_BACKEND_AUTO answers for what lk_poller_create would fall back to
+ * (io_uring, else epoll). Any thread; each call sets a backend up anew (an io_uring ring: tens of µs).
+ * Returns 0; -EINVAL for an unknown backend; otherwise the -errno the setup gave: for io_uring ENOSYS (not in
+ * this kernel, or older than 5.11), EPERM (kernel.io_uring_disabled, seccomp), ENOMEM (the memlock limit);
+ * EMFILE, ENFILE or ENOMEM for the eventfd or the epoll instance.
+ */
+int lk_backend_probe(lk_backend b);
+
 /* The backend in use (never LK_BACKEND_AUTO). */
 lk_backend lk_poller_backend(const lk_poller *p);
 /* "epoll" or "io_uring". */

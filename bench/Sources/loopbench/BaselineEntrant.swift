@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import LoopKitConcurrencyHelpers
 #endif
 
 /// The minimal correct loop, the reference design LoopKit is measured against: one dedicated pthread, a
@@ -20,7 +21,7 @@ final class BaselineEntrant: Entrant, @unchecked Sendable {
     private var waiting = false // guarded by mutex: the loop is (about to be) blocked in the condvar
     private var stopping = false // guarded by mutex
     private var signals: UInt64 = 0 // guarded by mutex
-    private var thread: pthread_t? // controlling thread only
+    private var thread: JoinableThread? // controlling thread only
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -38,7 +39,7 @@ final class BaselineEntrant: Entrant, @unchecked Sendable {
         pthread_mutex_lock(mutex)
         stopping = false
         pthread_mutex_unlock(mutex)
-        let t = try startThread { [self] in run() } // the closure keeps self alive while the thread runs
+        let t = try JoinableThread { [self] in run() } // the closure keeps self alive while the thread runs
         thread = t
     }
 
@@ -59,7 +60,7 @@ final class BaselineEntrant: Entrant, @unchecked Sendable {
         stopping = true
         pthread_cond_signal(cond)
         pthread_mutex_unlock(mutex)
-        if let t = thread { pthread_join(t, nil) }
+        thread?.join()
         thread = nil
     }
 
@@ -91,6 +92,5 @@ final class BaselineEntrant: Entrant, @unchecked Sendable {
 
 /// Failures starting a peer entrant.
 enum PeerError: Error {
-    case threadCreate(Int32)
     case libuv(Int32)
 }

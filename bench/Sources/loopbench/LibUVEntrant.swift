@@ -1,6 +1,7 @@
 import CLibUV
 #if canImport(Glibc)
 import Glibc
+import LoopKitConcurrencyHelpers
 #endif
 
 /// libuv: a dedicated pthread running `uv_run(UV_RUN_DEFAULT)` on its own `uv_loop_t`. Submitters append
@@ -22,7 +23,7 @@ final class LibUVEntrant: Entrant, @unchecked Sendable {
     private var pending: [QueuedTask] = [] // guarded by mutex
     private var stopping = false // guarded by mutex
     private var batch: [QueuedTask] = [] // loop thread only
-    private var thread: pthread_t? // controlling thread only
+    private var thread: JoinableThread? // controlling thread only
 
     init() { pthread_mutex_init(mutex, nil) }
 
@@ -42,7 +43,7 @@ final class LibUVEntrant: Entrant, @unchecked Sendable {
         })
         guard rc == 0 else { uv_loop_close(loop); throw PeerError.libuv(rc) }
         async.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        let t = try startThread { [self] in uv_run(loop, UV_RUN_DEFAULT) } // keeps self alive while it runs
+        let t = try JoinableThread { [self] in uv_run(loop, UV_RUN_DEFAULT) } // keeps self alive while it runs
         thread = t
     }
 
@@ -58,7 +59,7 @@ final class LibUVEntrant: Entrant, @unchecked Sendable {
         stopping = true
         pthread_mutex_unlock(mutex)
         uv_async_send(async)
-        if let t = thread { pthread_join(t, nil) }
+        thread?.join()
         thread = nil
         uv_loop_close(loop)
     }

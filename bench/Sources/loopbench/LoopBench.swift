@@ -70,14 +70,5 @@ struct LoopBench: ParsableCommand {
         }
     }
 
-    func availableBackends() -> [PollBackend] {
-        var result: [PollBackend] = [.epoll]
-        var c = EventLoop.Configuration()
-        c.backend = .ioUring
-        if let loop = try? EventLoop(configuration: c), (try? loop.start()) != nil {
-            loop.shutdown()
-            result.append(.ioUring)
-        }
-        return result
-    }
+    func availableBackends() -> [PollBackend] { [.epoll, .ioUring].filter(\.isAvailable) }
 }

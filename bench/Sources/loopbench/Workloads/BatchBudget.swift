@@ -1,4 +1,5 @@
 import Histogram
+import LoopKitConcurrencyHelpers
 import Synchronization
 
 /// LoopKit only: a saturating producer against the loop's external batch budget, with a probe on the

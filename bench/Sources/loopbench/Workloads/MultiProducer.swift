@@ -1,3 +1,4 @@
+import LoopKitConcurrencyHelpers
 import Synchronization
 
 /// `producers` threads submit `perProducer` tasks each, released together; the time until all ran, and

@@ -4,8 +4,12 @@ import Synchronization
 import Testing
 import TestSupport
 
-/// Submission order, the internal lane's inline fast path, budgets and fairness between lanes.
-@Suite struct OrderingTests {
+/// The order a tick runs work in: submission order per thread, the internal lane ahead of the external one,
+/// the internal lane's inline fast path, the external batch budget, and fairness between lanes and I/O.
+/// Serialized: some tests keep a loop busy on purpose (a task re-submitting itself), and on a small machine
+/// running them side by side starves the rest of the test run.
+@Suite(.serialized) struct TickOrderTests {
+    /// Tasks submitted from one thread run in submission order, for every ingress kind.
     @Test(arguments: IngressKind.allCases)
     func tasksFromOneThreadRunInOrder(ingress: IngressKind) throws {
         let loop = try startedLoop(.testing(ingress: ingress))
@@ -16,6 +20,7 @@ import TestSupport
         #expect(log.snapshot == Array(0..<5000))
     }
 
+    /// With several producers, each producer's tasks run in its submission order, and all of them run.
     @Test func perProducerOrderWithManyProducers() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }
@@ -35,6 +40,7 @@ import TestSupport
         #expect(outOfOrder.count == 0)
     }
 
+    /// Tasks submitted from the loop thread itself run in submission order.
     @Test func submissionsFromTheLoopThreadKeepTheirOrder() async throws {
         let loop = try startedLoop()
         let log = OrderLog<Int>()
@@ -46,6 +52,8 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// submitInternal on the loop thread runs the task inline only when nothing is queued ahead of it; with a task
+    /// queued, it does not overtake it.
     @Test func submitInternalRunsInlineOnlyWhenNothingIsQueuedAhead() async throws {
         let loop = try startedLoop()
         // Nothing queued: the task runs nested in the caller, before submitInternal returns.
@@ -78,6 +86,8 @@ import TestSupport
         await loop.shutdown()
     }
 
+    /// Tasks queued together run internal lane first: the internal tasks, then the external ones, each lane in
+    /// order.
     @Test func internalTasksRunBeforeExternalOnesEachTick() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }
@@ -90,6 +100,7 @@ import TestSupport
         #expect(log.snapshot == ["I0", "I1", "I2", "E0", "E1", "E2"], "the internal lane runs first in the next tick")
     }
 
+    /// A tick runs at most `externalBatchBudget` external tasks, and exactly that many when the queue holds more.
     @Test func effectiveBatchBudgetIsTheConfiguredOne() throws {
         for budget in [64, 300, 1024, 4096] {
             var configuration = EventLoop.Configuration.testing()
@@ -104,7 +115,7 @@ import TestSupport
             hold.store(false, ordering: .releasing)
             #expect(waitUntil { ticksAtRun.count == total })
             // Group runs by the tick they ran in: no tick may run more than the budget, and a full queue
-            // must fill a tick to the budget (the original capped it at 256).
+            // must fill a tick to the budget (no lower internal cap, at small budgets or large).
             var perTick: [UInt64: Int] = [:]
             for t in ticksAtRun.snapshot { perTick[t, default: 0] += 1 }
             #expect(perTick.values.max()! == budget, "budget \(budget)")
@@ -112,6 +123,7 @@ import TestSupport
         }
     }
 
+    /// An internal task re-submitting itself forever does not starve a timer, an external task or a microtask.
     @Test func selfResubmittingInternalTaskDoesNotStarveTimersOrExternalTasks() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }
@@ -131,6 +143,7 @@ import TestSupport
         #expect(spins.count > 1)
     }
 
+    /// An external task re-submitting itself forever does not starve an fd handler.
     @Test func selfResubmittingExternalTaskDoesNotStarveIO() throws {
         let loop = try startedLoop()
         defer { loop.shutdown() }
@@ -153,87 +166,56 @@ import TestSupport
         #expect(waitUntil { readable.count == 1 })
         stop.store(true, ordering: .relaxed)
     }
-}
 
-/// Microtasks run after each phase (or each task in strict mode), within their budget.
-@Suite struct MicrotaskTests {
-    @Test func microtasksRunAfterTheCurrentPhaseBeforeTheNextTask() throws {
+    /// A task that re-submits itself forever, on each lane, starves neither timers nor fd handlers; once it
+    /// stops the loop shuts down normally, and one that never stops is ended by `close()`.
+    @Test(arguments: SubmitLane.allCases)
+    func aTaskResubmittingItselfForeverStarvesNeitherTimersNorIO(lane: SubmitLane) async throws {
         let loop = try startedLoop()
-        defer { loop.shutdown() }
-        let log = OrderLog<String>()
-        let release = try holdLoop(loop) // t1 and t2 are both queued, then taken in one batch
-        try loop.submit {
-            try? loop.queueMicrotask { log.append("m1") }
-            log.append("t1")
+        let pipe = try IOFixture.pipe()
+        defer { IOFixture.close(pipe) }
+        let stop = Atomic<Bool>(false)
+        let spins = Counter()
+        let refusal = OrderLog<EventLoopError?>()
+        @Sendable func again() {
+            guard !stop.load(ordering: .relaxed) else { return }
+            spins.increment()
+            do { try lane.submit(to: loop, again) } catch { refusal.append(error as? EventLoopError) }
         }
-        try loop.submit { log.append("t2") }
-        release()
-        #expect(waitUntil { log.count == 3 })
-        #expect(log.snapshot == ["t1", "t2", "m1"], "phase mode: after the external phase")
-    }
+        try lane.submit(to: loop, again)
+        #expect(waitUntil(seconds: 10) { spins.count >= 1000 })
 
-    @Test func strictModeRunsMicrotasksAfterEachTask() throws {
-        var configuration = EventLoop.Configuration.testing()
-        configuration.strictMicrotaskOrdering = true
-        let loop = try startedLoop(configuration)
-        defer { loop.shutdown() }
-        let log = OrderLog<String>()
-        let hold = Atomic<Bool>(true)
-        try loop.submit {
-            _ = waitUntil { !hold.load(ordering: .acquiring) }
-            try? loop.queueMicrotask { log.append("m1") }
-            log.append("t1")
-        }
-        try loop.submit { log.append("t2") }
-        hold.store(false, ordering: .releasing)
-        #expect(waitUntil { log.count == 3 })
-        #expect(log.snapshot == ["t1", "m1", "t2"])
-    }
-
-    /// Strict mode drains after every task; a microtask that runs an internal task inline re-enters the
-    /// drain. The nested drain must not disturb the batch the outer one is still working through.
-    @Test func nestedStrictDrainKeepsEveryMicrotaskExactlyOnce() throws {
-        var configuration = EventLoop.Configuration.testing()
-        configuration.strictMicrotaskOrdering = true
-        let loop = try startedLoop(configuration)
-        defer { loop.shutdown() }
-        let log = OrderLog<String>()
-        try loop.submit {
-            try? loop.queueMicrotask {
-                log.append("A")
-                try? loop.queueMicrotask { log.append("C1") }
-                try? loop.queueMicrotask { log.append("C2") }
-                try? loop.submitInternal { log.append("D") } // nothing queued ahead: runs inline
+        let fired = Counter(), ready = Counter()
+        try loop.scheduleTimer(after: .milliseconds(5)) { fired.increment() }
+        try await loop.perform {
+            try loop.register(fd: pipe.read, events: .read) { _ in
+                ready.increment()
+                IOFixture.drain(pipe.read)
             }
-            try? loop.queueMicrotask { log.append("B") }
         }
-        #expect(waitUntil { log.count >= 5 })
-        // Only now (a task queued earlier would sit in the same batch and keep D from running inline): a later
-        // tick's task, so every drain of the first tick is over when it has run.
-        let marker = Counter()
-        try loop.submit { marker.increment() }
-        #expect(waitUntil { marker.count == 1 })
-        #expect(log.snapshot.sorted() == ["A", "B", "C1", "C2", "D"], "each microtask exactly once")
-    }
+        IOFixture.writeByte(pipe.write)
+        #expect(waitUntil(seconds: 10) { fired.count == 1 }, "the timer starved")
+        #expect(waitUntil(seconds: 10) { ready.count >= 1 }, "the fd handler starved")
+        let before = spins.count
+        #expect(waitUntil(seconds: 10) { spins.count > before + 100 }, "the resubmitting task stopped")
 
-    @Test func microtasksQueuedByMicrotasksAllRunBeforeSleep() throws {
-        let loop = try startedLoop()
-        defer { loop.shutdown() }
-        let ran = Counter()
-        @Sendable func chain(_ n: Int) {
-            ran.increment()
-            if n > 0 { try? loop.queueMicrotask { chain(n - 1) } }
+        stop.store(true, ordering: .relaxed)
+        await loop.shutdown()
+        #expect(loop.state == .terminated)
+        #expect(refusal.count == 0)
+
+        // One that never stops: close() ends it (a graceful shutdown would drain it for ever).
+        let endless = try startedLoop()
+        let endlessSpins = Counter()
+        @Sendable func forever() {
+            endlessSpins.increment()
+            do { try lane.submit(to: endless, forever) } catch { refusal.append(error as? EventLoopError) }
         }
-        try loop.submit { chain(10_000) }
-        #expect(waitUntil { ran.count == 10_001 })
-    }
-
-    @Test func aMillionMicrotasksFromOneTask() throws {
-        let loop = try startedLoop()
-        defer { loop.shutdown() }
-        let ran = Counter()
-        let total = stressCount(1_000_000, minimum: 100_000)
-        try loop.submit { for _ in 0..<total { try! loop.queueMicrotask { ran.increment() } } }
-        #expect(waitUntil(seconds: 120) { ran.count == total })
+        try lane.submit(to: endless, forever)
+        #expect(waitUntil(seconds: 10) { endlessSpins.count >= 1000 })
+        await endless.close()
+        #expect(endless.state == .terminated)
+        // The resubmission either was queued and is released unrun, or came after close() and was refused.
+        #expect(refusal.count <= 1 && refusal.snapshot.allSatisfy { $0 == .terminated }, "\(refusal.snapshot)")
     }
 }
