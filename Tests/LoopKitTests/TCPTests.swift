@@ -320,7 +320,7 @@ enum AcceptedPair {
     @Test(arguments: IOVariant.available)
     func aWriteThePeerNeverTakesTimesOut(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdown() }
+        defer { loop.shutdownForCleanup() }
         let (_, client, connection) = try await AcceptedPair.make(on: loop)
         defer { close(client) }
         await #expect(throws: EventLoopError.timedOut) {
