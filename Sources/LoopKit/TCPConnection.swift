@@ -302,7 +302,9 @@ public final class TCPConnection: @unchecked Sendable { // state confined to the
             return
         }
         let owned = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-        _ = owned.initializeMemory(as: UInt8.self, from: bytes)
+        if bytes.withContiguousStorageIfAvailable({ owned.copyMemory(from: UnsafeRawBufferPointer($0)) }) == nil {
+            _ = owned.initializeMemory(as: UInt8.self, from: bytes)
+        }
         enqueue(PendingWrite(bytes: UnsafeRawBufferPointer(owned), owned: owned, buffer: nil, completion: completion), timeout)
     }
 
