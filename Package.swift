@@ -14,6 +14,7 @@ let package = Package(
         // benchmarks share (bench/ is a package of its own, so this is a product). Not LoopKit's API.
         .library(name: "LoopKitConcurrencyHelpers", targets: ["LoopKitConcurrencyHelpers"]),
         .executable(name: "echo-server", targets: ["echo-server"]),
+        .executable(name: "actor-echo-service", targets: ["actor-echo-service"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -59,6 +60,24 @@ let package = Package(
             dependencies: ["LoopKit"],
             path: "Examples/EchoServer"
         ),
+        .target(
+            name: "ActorEchoService",
+            dependencies: [
+                "LoopKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/ActorEchoService"
+        ),
+        .executableTarget(
+            name: "actor-echo-service",
+            dependencies: [
+                "ActorEchoService", "LoopKit", "LoopKitIntegration",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/actor-echo-service"
+        ),
         .executableTarget(
             name: "echo-server",
             dependencies: ["EchoServer", "LoopKit"],
@@ -90,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "LoopKitIntegrationTests",
             dependencies: [
-                "LoopKitIntegration", "LoopKit", "TestSupport",
+                "LoopKitIntegration", "LoopKit", "TestSupport", "ActorEchoService",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
