@@ -6,7 +6,8 @@ let package = Package(
     products: [
         .library(name: "LoopKit", targets: ["LoopKit"]),
         // LoopKit with swift-service-lifecycle, swift-log and swift-metrics. A product of its own, so that
-        // LoopKit itself depends on nothing: SwiftPM fetches these packages only for users of this product.
+        // LoopKit itself depends on nothing: a user of the LoopKit product builds none of these packages
+        // (SwiftPM may still fetch them when it resolves this package).
         .library(name: "LoopKitIntegration", targets: ["LoopKitIntegration"]),
         // The C core, for the benchmarks' C-level measurements (bench/).
         .library(name: "CLoopCore", targets: ["CLoopCore"]),

@@ -106,6 +106,7 @@ public protocol MonotonicClock: Sendable {
 public struct SystemMonotonicClock: MonotonicClock {
     /// The system's monotonic clock.
     public init() {}
+    /// Nanoseconds on `CLOCK_MONOTONIC` (through the vDSO: no system call).
     public func nanoseconds() -> Int64 { lk_clock_now_ns() }
 }
 
