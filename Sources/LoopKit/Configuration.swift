@@ -146,10 +146,11 @@ extension EventLoop {
         }
         /// The clock for timers and poll timeouts. Default: `CLOCK_MONOTONIC`.
         public var clock: any MonotonicClock = SystemMonotonicClock()
-        /// Receive buffers of the loop's socket I/O (`TCPConnection`): how many (a power of two, 1...32768)
-        /// and their size in bytes. Every received chunk lives in one until its `IOBuffer` is released, so
-        /// `readBufferCount * readBufferSize` bounds the memory that received data holds. Default 256 x 16 KiB.
+        /// How many receive buffers the loop's socket I/O (`TCPConnection`) has: a power of two, 1...32768.
+        /// Every received chunk lives in one until its `IOBuffer` is released, so
+        /// `readBufferCount * readBufferSize` bounds the memory that received data holds. Default 256.
         public var readBufferCount: Int = 256
+        /// The size of each receive buffer (see `readBufferCount`), in bytes. Default 16 KiB.
         public var readBufferSize: Int = 16 * 1024
         /// io_uring: receive through a kernel provided-buffer ring (multishot receives) where the kernel
         /// supports it. False forces single-shot receives into the same buffers, the path kernels without
