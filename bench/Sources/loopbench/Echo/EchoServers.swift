@@ -192,9 +192,9 @@ final class NIOAsyncEchoServer: EchoServer, @unchecked Sendable { // start/stop 
     func cpuNanoseconds() -> Int64? { nil }
 
     func stop() {
-        task?.cancel() // ends the accept loop; the group's shutdown closes what is left
-        try? group?.syncShutdownGracefully()
-        finished.wait()
+        task?.cancel() // ends the accept loop and, with it, the server task
+        finished.wait() // before the group goes: the task's last steps still run on its loop
+        try? group?.syncShutdownGracefully() // closes what is left
     }
 }
 
