@@ -20,6 +20,8 @@ extension EventLoop: SerialExecutor {
         enqueue(UnownedJob(job), kind: .serial)
     }
 
+    /// The loop as the runtime refers to it (compared by identity: two actors pinned to one loop share it, and
+    /// call each other without a hop).
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
@@ -62,10 +64,13 @@ public final class LoopTaskExecutor: TaskExecutor, @unchecked Sendable {
     /// The loop this executor runs jobs on.
     public var loop: EventLoop { loopReference! }
 
+    /// Queues a job of a task that prefers the loop; the loop runs it on its thread. Any thread; shutdown
+    /// handles it as it does the loop's own executor jobs (see `EventLoop.enqueue(_:)`).
     public func enqueue(_ job: consuming ExecutorJob) {
         loop.enqueue(UnownedJob(job), kind: .task)
     }
 
+    /// This executor as the runtime refers to it.
     public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
         UnownedTaskExecutor(ordinary: self)
     }

@@ -3,7 +3,9 @@ import Glibc
 
 /// Readiness conditions of a file descriptor.
 public struct IOEvents: OptionSet, Sendable, Hashable {
+    /// The conditions as the C core's `LK_POLL_*` bits.
     public let rawValue: UInt32
+    /// Conditions from `LK_POLL_*` bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// Data to read, a connection to accept, or end of file.
