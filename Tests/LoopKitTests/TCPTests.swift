@@ -315,23 +315,6 @@ enum AcceptedPair {
         return fd
     }
 
-    /// A write the peer never takes times out with `.timedOut`; the writes after it fail (how much was sent
-    /// is unknown), and close still releases everything.
-    @Test(arguments: IOVariant.available)
-    func aWriteThePeerNeverTakesTimesOut(variant: IOVariant) async throws {
-        let loop = try startedLoop(variant.configuration())
-        defer { loop.shutdownForCleanup() }
-        let (_, client, connection) = try await AcceptedPair.make(on: loop)
-        defer { close(client) }
-        await #expect(throws: EventLoopError.timedOut) {
-            try await connection.write([UInt8](repeating: 1, count: 16 * 1024 * 1024), timeout: .milliseconds(50))
-        }
-        await #expect(throws: EventLoopError.timedOut) { try await connection.write([2]) }
-        #expect(try await loop.perform { connection.pendingWriteBytes } == 0)
-        try await connection.close()
-        #expect(try await loop.perform { loop.receiveBuffersInUse } == 0)
-    }
-
     /// A read awaited in a task that is cancelled ends with `.cancelled`; the data comes with the next read.
     @Test(arguments: IOVariant.available)
     func taskCancellationCancelsARead(variant: IOVariant) async throws {
