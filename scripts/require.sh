@@ -87,10 +87,10 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
         fail "$what" "not root and no sudo" "$apt_hint"
     fi
     echo "require: installing $what (apt-get)" >&2
-    if ! "${sudo[@]}" apt-get update -qq >"$log" 2>&1; then
+    if ! "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq >"$log" 2>&1; then
         r=$(reason); fail "$what" "apt-get update failed${r:+ ($r)}" "$apt_hint"
     fi
-    if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >"$log" 2>&1; then
+    if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${apt_missing[@]}" >"$log" 2>&1; then
         r=$(reason); fail "$what" "apt-get install failed${r:+ ($r)}" "$apt_hint"
     fi
     for p in "${apt_missing[@]}"; do
