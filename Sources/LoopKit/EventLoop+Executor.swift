@@ -84,20 +84,17 @@ extension EventLoop {
             externalLane.local.append(job, kind: kind)
             return
         }
-        let timestamp = metricsEnabled ? lk_clock_now_ns() : 0
-        let task = lk_task(executorJob: job, kind: kind, timestamp: timestamp)
-        var rc = lk_ingress_submit(ingress, gate, task.words.0, task.words.1, task.words.2)
+        let jobWord = unsafeBitCast(job, to: UInt.self)
+        var rc = pushExternal(kind.rawValue, jobWord)
         // A job cannot be refused: a queue that cannot grow now is retried until memory frees up.
         var attempts = 0
         while rc == -ENOMEM {
             attempts += 1
             precondition(attempts < Self.executorEnqueueAttempts, "EventLoop \(id): out of memory queueing an executor job, which must not be dropped")
             sched_yield()
-            rc = lk_ingress_submit(ingress, gate, task.words.0, task.words.1, task.words.2)
+            rc = pushExternal(kind.rawValue, jobWord)
         }
         precondition(rc != -ESHUTDOWN, Self.enqueueAfterTerminationMessage(id))
-        if metricsEnabled { foreignExternalSubmitted.wrappingAdd(1, ordering: .relaxed) }
-        if rc >= LK_SUBMIT_WAKE_FAILED { reportWakeFailure(-(rc & ~LK_SUBMIT_WAKE_FAILED)) }
     }
 
     /// How often an executor job's enqueue retries a queue that cannot grow before it gives up.

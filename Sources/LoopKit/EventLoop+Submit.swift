@@ -23,16 +23,26 @@ extension EventLoop {
             externalLane.local.append(task)
             return
         }
-        // One call, the task in registers: the admission gate and the push (lk_ingress_submit).
         let words = StoredJob.ownedWords(of: task)
-        let timestamp = metricsEnabled ? UInt(bitPattern: Int(lk_clock_now_ns())) : 0
-        let rc = lk_ingress_submit(ingress, gate, words.0, words.1, timestamp)
+        let rc = pushExternal(words.0, words.1)
         if rc < 0 {
             releaseJob(words: words) // it was not queued
             throw rc == -ESHUTDOWN ? EventLoopError.terminated : EventLoopError.outOfMemory
         }
-        if metricsEnabled { foreignExternalSubmitted.wrappingAdd(1, ordering: .relaxed) }
-        if rc >= LK_SUBMIT_WAKE_FAILED { reportWakeFailure(-(rc & ~LK_SUBMIT_WAKE_FAILED)) }
+    }
+
+    /// From another thread: one call with the task in registers — the admission gate and the push of
+    /// {w0, w1, timestamp} to the external lane (lk_ingress_submit) — then, when it was queued, the metrics
+    /// count and the report of a failed wakeup. Returns lk_ingress_submit's result (< 0: nothing queued).
+    @inline(__always)
+    func pushExternal(_ w0: UInt, _ w1: UInt) -> Int32 {
+        let timestamp = metricsEnabled ? UInt(bitPattern: Int(lk_clock_now_ns())) : 0
+        let rc = lk_ingress_submit(ingress, gate, w0, w1, timestamp)
+        if rc >= 0 {
+            if metricsEnabled { foreignExternalSubmitted.wrappingAdd(1, ordering: .relaxed) }
+            if rc >= LK_SUBMIT_WAKE_FAILED { reportWakeFailure(-(rc & ~LK_SUBMIT_WAKE_FAILED)) }
+        }
+        return rc
     }
 
     /// Queues `task` on the internal (priority) lane, drained before external tasks every tick. Any thread.

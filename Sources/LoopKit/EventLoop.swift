@@ -306,11 +306,6 @@ extension lk_task {
 
     var isMarker: Bool { words.0 == 0 && words.1 == 1 }
 
-    /// An executor job's task: the kind's tag, the job pointer, the timestamp.
-    init(executorJob job: UnownedJob, kind: ExecutorJobKind, timestamp: Int64) {
-        self.init(words: (kind.rawValue, unsafeBitCast(job, to: UInt.self), UInt(bitPattern: Int(timestamp))))
-    }
-
     /// The kind of the executor job this task carries, nil for a closure (or the marker).
     @inline(__always)
     var executorJobKind: ExecutorJobKind? { words.0 &- 1 < 2 ? ExecutorJobKind(rawValue: words.0) : nil }
