@@ -143,7 +143,7 @@ extension EventLoop {
         if hasPendingWork() {
             lk_wake_finish_park(wake)
             lk_ingress_finish_park(ingress)
-            adaptiveSpin?.parked(gap: lk_clock_now_ns() - idleStart) // it arrived by now
+            adaptiveSpin?.parked(gap: lk_clock_now_ns() - idleStart, slept: false) // it arrived by now
             return
         }
         let timeout: Int64 = timerState.withLock { state in
