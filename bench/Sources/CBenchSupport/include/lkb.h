@@ -42,7 +42,8 @@ void lkb_pingpong_destroy(lkb_pingpong *p);
 void lkb_pingpong_echo(lkb_pingpong *p, uint64_t first, uint64_t count);
 int64_t lkb_pingpong_round_trip(lkb_pingpong *p, uint64_t i);
 
-/* Pins the calling thread to `cpu` (0, or -1 when it cannot: one CPU, bad index); unpin restores. */
+/* Pins the calling thread to `cpu` and moves the process's other threads off it (0, or -1 when it cannot:
+ * one CPU, bad index); unpin gives every thread the caller's earlier mask. */
 int lkb_pin_thread(int cpu);
 void lkb_unpin_thread(void);
 /* Sets the calling thread's timer slack (how late the kernel may end its sleeps), in ns. */

@@ -50,8 +50,8 @@ struct Paced: Workload {
         }
         var none: Histogram<UInt64>? = nil
         pace(Swift.min(tasks, 200), &none) // warm-up at the same pace: adaptive idle strategies settle
-        // As in roundTrips: keeps the producer off the loop thread's CPU; pinned after the warm-up so that no
-        // thread the entrant starts on demand inherits the pin.
+        // As in roundTrips: the producer on CPU 0, the entrant's threads on the others; pinned after the
+        // warm-up so that no thread the entrant starts on demand inherits the producer's pin.
         _ = lkb_pin_thread(0)
         defer { lkb_unpin_thread() }
         var histogram: Histogram<UInt64>? = makeHistogram()

@@ -13,8 +13,9 @@ func roundTrips(_ entrant: any Entrant, rounds: Int, gapNanoseconds: Int64, floo
         entrant.submit(task)
         sink.waitUntilDone()
     }
-    // One producer waits for each reply. Pin it to CPU 0 for the measurement: left free, the scheduler
-    // sometimes places it on the loop thread's CPU, and the round trip then measures time slices. Pinned
+    // One producer waits for each reply. Pin it to CPU 0 for the measurement and keep every other thread off
+    // CPU 0: left free, the scheduler sometimes places the loop thread on the producer's CPU, and the round
+    // trip then measures time slices (a spinning loop takes turns with the producer at each yield). Pinned
     // after the warm-up: a thread the entrant starts from the submitting thread (Dispatch's workers, started
     // on demand) inherits its CPU mask, and would be held on the producer's CPU.
     _ = lkb_pin_thread(0)
