@@ -33,18 +33,18 @@ struct Paced: Workload {
 
     static func run(_ entrant: any Entrant, rate: Int, tasks: Int) -> RunResult {
         lkb_set_timer_slack_ns(1)
-        let sink = Sink.shared
-        let task = Sink.task
+        let sink = RoundTripSink.shared
+        let task = RoundTripSink.task
         let period = 1_000_000_000 / Int64(rate)
         func pace(_ count: Int, _ histogram: inout Histogram<UInt64>?) {
             let start = now()
             for i in 0..<count {
                 let due = start + Int64(i) * period
                 waitUntil(due)
-                sink.expect(1)
+                let expected = sink.count + 1
                 let t0 = now()
                 entrant.submit(task)
-                sink.waitUntilDone()
+                sink.waitUntil(reached: expected)
                 histogram?.record(UInt64(now() - t0))
             }
         }

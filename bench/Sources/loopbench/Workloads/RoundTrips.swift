@@ -6,12 +6,13 @@ import Histogram
 /// With `floor`, the spinning round-trip floor between the same two threads is measured after each block
 /// of 1000 round trips and reported as `floor_p50_ns`.
 func roundTrips(_ entrant: any Entrant, rounds: Int, gapNanoseconds: Int64, floor: Bool = false) -> RunResult {
-    let sink = Sink.shared
-    let task = Sink.task
+    let sink = RoundTripSink.shared
+    let task = RoundTripSink.task
+    var expected = sink.count
     for _ in 0..<200 { // warm-up
-        sink.expect(1)
+        expected += 1
         entrant.submit(task)
-        sink.waitUntilDone()
+        sink.waitUntil(reached: expected)
     }
     // One producer waits for each reply. Pin it to CPU 0 for the measurement and keep every other thread off
     // CPU 0: left free, the scheduler sometimes places the loop thread on the producer's CPU, and the round
@@ -36,10 +37,10 @@ func roundTrips(_ entrant: any Entrant, rounds: Int, gapNanoseconds: Int64, floo
                 let until = now() + gapNanoseconds
                 spin { now() >= until }
             }
-            sink.expect(1)
+            expected += 1
             let start = now()
             entrant.submit(task)
-            sink.waitUntilDone()
+            sink.waitUntil(reached: expected)
             let elapsed = now() - start
             total += elapsed
             histogram.record(UInt64(elapsed))
