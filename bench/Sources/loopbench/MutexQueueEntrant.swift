@@ -17,8 +17,8 @@ class MutexQueueEntrant: @unchecked Sendable {
     /// Heap-allocated: a pthread mutex needs a stable address.
     let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var loopThread: JoinableThread? // controlling thread only
-    // The fields written under the mutex come last, so that the ones a subclass declares first lie next to
-    // them: every submit writes them all, and together they span as few cache lines as they can.
+    // The guarded fields come last, so that the guarded fields a subclass declares first lie right after
+    // them: a submit writes `pending` and those, and together they span as few cache lines as they can.
     /// Submitted and not yet taken by the loop thread, oldest first. Guarded by `mutex`.
     final var pending: [QueuedTask] = []
     /// Raised by shutdown: the loop thread runs what is queued, then exits. Guarded by `mutex`.
