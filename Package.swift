@@ -1,6 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The swift-server products that LoopKitIntegration, the actor example and their tests build on (LoopKit
+// itself uses none of them).
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let coreMetrics = Target.Dependency.product(name: "CoreMetrics", package: "swift-metrics")
+let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+
 let package = Package(
     name: "LoopKit",
     products: [
@@ -48,12 +54,7 @@ let package = Package(
         ),
         .target(
             name: "LoopKitIntegration",
-            dependencies: [
-                "LoopKit",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            dependencies: ["LoopKit", logging, coreMetrics, serviceLifecycle]
         ),
         // Example: a TCP echo server on the fd API (library, so tests can drive it) and its command.
         .target(
@@ -63,20 +64,12 @@ let package = Package(
         ),
         .target(
             name: "ActorEchoService",
-            dependencies: [
-                "LoopKit",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["LoopKit", logging, serviceLifecycle],
             path: "Examples/ActorEchoService"
         ),
         .executableTarget(
             name: "actor-echo-service",
-            dependencies: [
-                "ActorEchoService", "LoopKit", "LoopKitIntegration",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["ActorEchoService", "LoopKit", "LoopKitIntegration", logging, serviceLifecycle],
             path: "Examples/actor-echo-service"
         ),
         .executableTarget(
@@ -110,10 +103,8 @@ let package = Package(
         .testTarget(
             name: "LoopKitIntegrationTests",
             dependencies: [
-                "LoopKitIntegration", "LoopKit", "TestSupport", "ActorEchoService",
-                .product(name: "Logging", package: "swift-log"),
+                "LoopKitIntegration", "LoopKit", "TestSupport", "ActorEchoService", logging, serviceLifecycle,
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
         ),

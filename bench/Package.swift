@@ -3,17 +3,20 @@
 // stays dependency-free; it depends on LoopKit by path.
 import PackageDescription
 
+// From GitHub: the peer LoopKit is measured against (SwiftNIO) and the tournament's own tools (command line,
+// latency histograms). LoopKit itself comes by path.
+let gitHubPackages: [Package.Dependency] = [
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+]
+
 let package = Package(
     name: "LoopBench",
     products: [
         .executable(name: "loopbench", targets: ["loopbench"]),
     ],
-    dependencies: [
-        .package(name: "LoopKit", path: ".."),
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
-    ],
+    dependencies: [.package(name: "LoopKit", path: "..")] + gitHubPackages,
     targets: [
         // libuv through pkg-config (Debian: libuv1-dev, installed by make).
         .systemLibrary(

@@ -395,6 +395,18 @@ class Verdict:
         """The whole paragraph."""
         return " ".join([f"**{self.title}**", f"Verdict: **{self.word}**.", self.rule] + self.sentences)
 
+    def settle(self, word, sentence):
+        """Gives the verdict `word` for the reason `sentence` and returns the verdict: for the verdicts that
+        end before the rule can be applied."""
+        self.word = word
+        self.sentences.append(sentence)
+        return self
+
+
+def not_run(workload, suite):
+    """The sentence for a workload this run's suite left out, naming the `make` targets that run it."""
+    return f"{workload} was not run in this suite; `make {suite}` or `make bench-full` measures it."
+
 
 def both_ends(machine, workload, low, high, entrant, field):
     """True when the entrant has a positive median of `field` at both params `low` and `high`."""
@@ -428,14 +440,9 @@ def verdict_cas(machine):
                 "entrant grows by ≥ 1.50× from the smallest to the largest producer count.")
     counts = by_int_param(machine, "MultiProducer", "producers")
     if not counts:
-        v.word = "not measured"
-        v.sentences.append("MultiProducer was not run in this suite; `make bench-quick` or `make bench-full` "
-                           "measures it.")
-        return v
+        return v.settle("not measured", not_run("MultiProducer", "bench-quick"))
     if len(counts) < 2:
-        v.word = "inconclusive"
-        v.sentences.append("Only one producer count was measured.")
-        return v
+        return v.settle("inconclusive", "Only one producer count was measured.")
     low, high = counts[min(counts)], counts[max(counts)]
     field, grew = "submit_ns_per_op", []
 
@@ -506,7 +513,7 @@ def verdict_wakeup(machine):
                              f" vs {v.cite('Wakeup', running, subject, 'wake_syscalls_per_op')}")
             v.sentences.append(sentence + ".")
     if basis is None:
-        v.sentences.append("Wakeup was not run in this suite; `make bench-micro` or `make bench-full` measures it.")
+        v.sentences.append(not_run("Wakeup", "bench-micro"))
     for params in machine.params_of("PingPongLatency")[:1]:
         pair = park_spin_pair(machine, params)
         if pair is None:
@@ -537,16 +544,11 @@ def verdict_batch(machine):
                 "time per task) while the probe p99 grows (> 1.00×).")
     budgets = by_int_param(machine, "BatchBudget", "budget")
     if not budgets:
-        v.word = "not measured"
-        v.sentences.append("BatchBudget was not run in this suite; `make bench-micro` or `make bench-full` "
-                           "measures it.")
-        return v
+        return v.settle("not measured", not_run("BatchBudget", "bench-micro"))
     low, high = budgets[min(budgets)], budgets[max(budgets)]
     subject = pick_subject(machine, "BatchBudget", low, high, "ns_per_op", "LoopKit per-producer/auto/spin", "LoopKit ")
     if len(budgets) < 2 or subject is None:
-        v.word = "inconclusive"
-        v.sentences.append("Fewer than two budgets were measured for one LoopKit entrant.")
-        return v
+        return v.settle("inconclusive", "Fewer than two budgets were measured for one LoopKit entrant.")
     parts = []
     for budget in sorted(budgets):
         params = budgets[budget]
@@ -562,9 +564,7 @@ def verdict_batch(machine):
                        + v.cite_ratio(("BatchBudget", high, subject, "ns_per_op"),
                                       ("BatchBudget", low, subject, "ns_per_op")) + ".")
     if not both_ends(machine, "BatchBudget", low, high, subject, "p99_ns"):
-        v.word = "inconclusive"
-        v.sentences.append("The probe p99 is missing at one end.")
-        return v
+        return v.settle("inconclusive", "The probe p99 is missing at one end.")
     p99_ratio = ratio(machine.value("BatchBudget", high, subject, "p99_ns"),
                       machine.value("BatchBudget", low, subject, "p99_ns"))
     v.sentences.append("Probe p99 " + v.cite_ratio(("BatchBudget", high, subject, "p99_ns"),

@@ -30,6 +30,23 @@ static void pin(int cpu) {
     if (sysconf(_SC_NPROCESSORS_ONLN) > 1) lkb_pin_thread(cpu);
 }
 
+/* The start of a measurement: runs `other(arg)` on a thread of its own (it pins itself to CPU 1), pins this
+ * thread to CPU 0 and returns the clock. */
+static inline int64_t start_timed(pthread_t *th, void *(*other)(void *), void *arg) {
+    pthread_create(th, NULL, other, arg);
+    pin(0);
+    return lk_clock_now_ns();
+}
+
+/* The end of a hand-off: waits for the consumer to have checked every task, then reads the clock; unpins
+ * this thread and returns the nanoseconds per task since `start`. */
+static inline double finish_handoff(pthread_t th, int64_t start) {
+    pthread_join(th, NULL);
+    double ns = (double)(lk_clock_now_ns() - start) / HANDOFF_TASKS;
+    lkb_unpin_thread();
+    return ns;
+}
+
 /* ---- floor: single-producer ring, producer caching the consumer's index */
 
 /* The floor's task: 32 bytes, the size of a LoopKit ingress slot. */
@@ -70,9 +87,7 @@ double lkb_floor_handoff_ns(void) {
     atomic_init(&r->head, 0);
     atomic_init(&r->failed, 0);
     pthread_t th;
-    pthread_create(&th, NULL, floor_consumer, r);
-    pin(0);
-    int64_t start = lk_clock_now_ns();
+    int64_t start = start_timed(&th, floor_consumer, r);
     uint64_t cached_head = 0;
     for (uint64_t i = 0; i < HANDOFF_TASKS; i++) {
         while (i - cached_head >= FLOOR_RING_SLOTS) {
@@ -84,23 +99,32 @@ double lkb_floor_handoff_ns(void) {
         /* release: publishes the slot; pairs with the consumer's acquire. */
         atomic_store_explicit(&r->tail, i + 1, memory_order_release);
     }
-    pthread_join(th, NULL);
-    double ns = (double)(lk_clock_now_ns() - start) / HANDOFF_TASKS;
-    lkb_unpin_thread();
+    double ns = finish_handoff(th, start);
     bool failed = atomic_load_explicit(&r->failed, memory_order_relaxed) != 0;
     free(r);
     return failed ? -1 : ns;
 }
 
-/* ---- floor: spinning round trip, two threads and two atomics */
+/* ---- a spinning round trip through two atomics: the floor between two threads of its own, and
+ * PingPongLatency's floor between a producer and an entrant's thread (below) */
 
-typedef struct {
-    alignas(128) _Atomic uint64_t ping; /* main: release; echo: acquire */
-    alignas(128) _Atomic uint64_t pong; /* echo: release; main: acquire */
-} round_trip;
+struct lkb_pingpong {
+    alignas(128) _Atomic uint64_t ping; /* pinging thread: release; echo: acquire */
+    alignas(128) _Atomic uint64_t pong; /* echo: release; pinging thread: acquire */
+};
+
+lkb_pingpong *lkb_pingpong_create(void) {
+    lkb_pingpong *p = aligned_alloc(128, sizeof(*p));
+    if (p == NULL) return NULL;
+    atomic_init(&p->ping, 0);
+    atomic_init(&p->pong, 0);
+    return p;
+}
+
+void lkb_pingpong_destroy(lkb_pingpong *p) { free(p); }
 
 static void *echo(void *arg) {
-    round_trip *x = arg;
+    lkb_pingpong *x = arg;
     pin(1);
     for (uint64_t i = 1; i <= ROUND_TRIPS; i++) {
         /* acquire: pairs with main's release. */
@@ -111,14 +135,10 @@ static void *echo(void *arg) {
 }
 
 double lkb_floor_round_trip_ns(void) {
-    round_trip *x = aligned_alloc(128, sizeof(*x));
+    lkb_pingpong *x = lkb_pingpong_create();
     if (x == NULL) return -1;
-    atomic_init(&x->ping, 0);
-    atomic_init(&x->pong, 0);
     pthread_t th;
-    pthread_create(&th, NULL, echo, x);
-    pin(0);
-    int64_t start = lk_clock_now_ns();
+    int64_t start = start_timed(&th, echo, x);
     for (uint64_t i = 1; i <= ROUND_TRIPS; i++) {
         atomic_store_explicit(&x->ping, i, memory_order_release); /* release: pairs with echo's acquire */
         /* acquire: pairs with echo's release. */
@@ -127,7 +147,7 @@ double lkb_floor_round_trip_ns(void) {
     double ns = (double)(lk_clock_now_ns() - start) / ROUND_TRIPS;
     pthread_join(th, NULL);
     lkb_unpin_thread();
-    free(x);
+    lkb_pingpong_destroy(x);
     return ns;
 }
 
@@ -177,17 +197,13 @@ static double measure_ingress_handoff(lk_ingress_kind kind, int variant, bool wi
         return -1;
     }
     pthread_t th;
-    pthread_create(&th, NULL, ingress_consumer, x);
-    pin(0);
-    int64_t start = lk_clock_now_ns();
+    int64_t start = start_timed(&th, ingress_consumer, x);
     for (uint64_t i = 0; i < HANDOFF_TASKS; i++) {
         int rc = with_gate ? lk_ingress_submit(x->q, x->gate, i, 1, 2) : lk_ingress_push_words(x->q, i, 1, 2);
         if (rc < 0) atomic_store_explicit(&x->failed, 1, memory_order_relaxed); /* -ENOMEM: not here */
         if (variant == 2) lk_wake_notify(w);
     }
-    pthread_join(th, NULL);
-    double ns = (double)(lk_clock_now_ns() - start) / HANDOFF_TASKS;
-    lkb_unpin_thread();
+    double ns = finish_handoff(th, start);
     bool failed = atomic_load_explicit(&x->failed, memory_order_relaxed) != 0;
     lk_ingress_destroy(x->q);
     lk_gate_close(x->gate);
@@ -205,11 +221,6 @@ double lkb_submit_handoff_ns(void) { return measure_ingress_handoff(LK_INGRESS_P
 
 /* ---- the spinning round-trip floor between a producer and an entrant's own thread (PingPongLatency) */
 
-struct lkb_pingpong {
-    alignas(128) _Atomic uint64_t ping; /* producer: release; echo: acquire */
-    alignas(128) _Atomic uint64_t pong; /* echo: release; producer: acquire */
-};
-
 /* One step of a wait for the other side: a pause, and every 64th step a yield (as the Swift side's spin):
  * when the scheduler has put both threads on one CPU (an entrant whose thread inherited the producer's
  * pin, or an oversubscribed machine), a pure spin would hold that CPU until the time slice ends, once per
@@ -221,16 +232,6 @@ static inline void pingpong_wait(unsigned *steps) {
         lk_thread_spin_pause();
     }
 }
-
-lkb_pingpong *lkb_pingpong_create(void) {
-    lkb_pingpong *p = aligned_alloc(128, sizeof(*p));
-    if (p == NULL) return NULL;
-    atomic_init(&p->ping, 0);
-    atomic_init(&p->pong, 0);
-    return p;
-}
-
-void lkb_pingpong_destroy(lkb_pingpong *p) { free(p); }
 
 void lkb_pingpong_echo(lkb_pingpong *p, uint64_t first, uint64_t count) {
     for (uint64_t i = first; i < first + count; i++) {

@@ -1,49 +1,35 @@
-#if canImport(Glibc)
 import Glibc
-import LoopKitConcurrencyHelpers
-#endif
 
 /// The minimal correct loop, the reference design LoopKit is measured against: one dedicated pthread, a
-/// pthread mutex guarding a Swift array of pending tasks, and a condition variable the loop sleeps on
-/// while the array is empty. The loop swaps the whole array out under the lock (no budgets) and runs the
-/// batch outside it.
+/// pthread mutex guarding a Swift array of pending tasks (`MutexQueueEntrant`), and a condition variable the
+/// loop sleeps on while the array is empty. The loop swaps the whole array out under the lock (no budgets)
+/// and runs the batch outside it.
 ///
 /// Threading: `submit` from any thread between `start()` and `shutdown()`; `start`/`shutdown` from one
-/// controlling thread. Every mutable field except `thread` is guarded by `mutex`; `thread` belongs to the
-/// controlling thread. pthread primitives (not Synchronization.Mutex) so ThreadSanitizer sees them.
-final class BaselineEntrant: Entrant, @unchecked Sendable {
-    typealias Task = @Sendable () -> Void
-
-    let name = "Baseline"
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var pending: [QueuedTask] = [] // guarded by mutex
+/// controlling thread. `waiting` and `signals` are guarded by `mutex`, as the queue is.
+final class BaselineEntrant: MutexQueueEntrant, Entrant, @unchecked Sendable {
+    // Declared first, so that they lie next to `pending` (see MutexQueueEntrant).
     private var waiting = false // guarded by mutex: the loop is (about to be) blocked in the condvar
-    private var stopping = false // guarded by mutex
     private var signals: UInt64 = 0 // guarded by mutex
-    private var thread: JoinableThread? // controlling thread only
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1) // waits with `mutex`
+    let name = "Baseline"
 
-    init() {
-        pthread_mutex_init(mutex, nil)
+    override init() {
+        super.init()
         pthread_cond_init(cond, nil)
     }
 
     deinit {
         pthread_cond_destroy(cond)
-        pthread_mutex_destroy(mutex)
         cond.deallocate()
-        mutex.deallocate()
     }
 
     func start() throws {
-        pthread_mutex_lock(mutex)
-        stopping = false
-        pthread_mutex_unlock(mutex)
-        let t = try JoinableThread { [self] in run() } // the closure keeps self alive while the thread runs
-        thread = t
+        setStopping(false)
+        try startLoopThread { [self] in run() } // the closure keeps self alive while the thread runs
     }
 
-    func submit(_ task: @escaping Task) {
+    func submit(_ task: @escaping @Sendable () -> Void) {
         pthread_mutex_lock(mutex)
         pending.append(QueuedTask(run: task))
         if waiting {
@@ -60,8 +46,7 @@ final class BaselineEntrant: Entrant, @unchecked Sendable {
         stopping = true
         pthread_cond_signal(cond)
         pthread_mutex_unlock(mutex)
-        thread?.join()
-        thread = nil
+        joinLoopThread()
     }
 
     var wakeSyscalls: UInt64? {

@@ -1,18 +1,15 @@
 /// A per-run figure beside ns_per_op: its raw.jsonl key and its column label. The order here is the
 /// report's column order; the raw.jsonl header lists them.
 enum Field: String, CaseIterable, Sendable {
-    case p50 = "p50_ns"
-    case p99 = "p99_ns"
-    case p999 = "p999_ns"
-    case floorP50 = "floor_p50_ns"
-    case submitNsPerOp = "submit_ns_per_op"
-    case allocsPerOp = "allocs_per_op"
-    case wakeSyscallsPerOp = "wake_syscalls_per_op"
-    case probes = "probes"
-    case achievedRate = "achieved_rate"
-    case messagesPerSecond = "messages_per_s"
-    case connectionsPerSecond = "connections_per_s"
-    case serverCPUNsPerOp = "server_cpu_ns_per_op"
+    // Latency percentiles, and PingPongLatency's spinning floor measured beside them.
+    case p50 = "p50_ns", p99 = "p99_ns", p999 = "p999_ns", floorP50 = "floor_p50_ns"
+    // What a task costs besides the loop's time: the producer's submit, allocations, wake syscalls.
+    case submitNsPerOp = "submit_ns_per_op", allocsPerOp = "allocs_per_op", wakeSyscallsPerOp = "wake_syscalls_per_op"
+    // BatchBudget's probe count and Paced's achieved rate.
+    case probes = "probes", achievedRate = "achieved_rate"
+    // The echo workloads over loopback.
+    case messagesPerSecond = "messages_per_s", connectionsPerSecond = "connections_per_s",
+         serverCPUNsPerOp = "server_cpu_ns_per_op"
 
     var label: String {
         switch self {

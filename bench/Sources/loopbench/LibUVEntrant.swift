@@ -1,35 +1,21 @@
 import CLibUV
-#if canImport(Glibc)
-import Glibc
-import LoopKitConcurrencyHelpers
-#endif
 
 /// libuv: a dedicated pthread running `uv_run(UV_RUN_DEFAULT)` on its own `uv_loop_t`. Submitters append
-/// to a mutex-guarded Swift array and call `uv_async_send` (thread-safe; libuv coalesces sends into one
-/// callback, so its wake syscalls are invisible here and `wakeSyscalls` stays nil). The async callback swaps
-/// the array out under the lock and runs the batch. Shutdown raises a flag and sends; the callback that sees
-/// it runs the last batch and closes the handle, so `uv_run` returns.
+/// to a mutex-guarded Swift array (`MutexQueueEntrant`) and call `uv_async_send` (thread-safe; libuv
+/// coalesces sends into one callback, so its wake syscalls are invisible here and `wakeSyscalls` stays nil).
+/// The async callback swaps the array out under the lock and runs the batch. Shutdown raises a flag and
+/// sends; the callback that sees it runs the last batch and closes the handle, so `uv_run` returns.
 ///
 /// Threading: `submit` from any thread between `start()` and `shutdown()`; `start`/`shutdown` from one
-/// controlling thread. `pending`/`stopping` are guarded by `mutex`; the loop and handle are touched only by
-/// the loop thread while it runs (except `uv_async_send`), and by the controlling thread before/after.
-final class LibUVEntrant: Entrant, @unchecked Sendable {
-    typealias Task = @Sendable () -> Void
-
+/// controlling thread. The loop and handle are touched only by the loop thread while it runs (except
+/// `uv_async_send`), and by the controlling thread before/after.
+final class LibUVEntrant: MutexQueueEntrant, Entrant, @unchecked Sendable {
     let name = "libuv"
     private let loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
     private let async = UnsafeMutablePointer<uv_async_t>.allocate(capacity: 1)
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private var pending: [QueuedTask] = [] // guarded by mutex
-    private var stopping = false // guarded by mutex
     private var batch: [QueuedTask] = [] // loop thread only
-    private var thread: JoinableThread? // controlling thread only
-
-    init() { pthread_mutex_init(mutex, nil) }
 
     deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
         async.deallocate()
         loop.deallocate()
     }
@@ -43,34 +29,25 @@ final class LibUVEntrant: Entrant, @unchecked Sendable {
         })
         guard rc == 0 else { uv_loop_close(loop); throw PeerError.libuv(rc) }
         async.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        let t = try JoinableThread { [self] in uv_run(loop, UV_RUN_DEFAULT) } // keeps self alive while it runs
-        thread = t
+        try startLoopThread { [self] in uv_run(loop, UV_RUN_DEFAULT) } // keeps self alive while it runs
     }
 
-    func submit(_ task: @escaping Task) {
-        pthread_mutex_lock(mutex)
-        pending.append(QueuedTask(run: task))
-        pthread_mutex_unlock(mutex)
+    func submit(_ task: @escaping @Sendable () -> Void) {
+        append(task)
         uv_async_send(async)
     }
 
     func shutdown() {
-        pthread_mutex_lock(mutex)
-        stopping = true
-        pthread_mutex_unlock(mutex)
+        setStopping(true)
         uv_async_send(async)
-        thread?.join()
-        thread = nil
+        joinLoopThread()
         uv_loop_close(loop)
     }
 
     /// The async callback, on the loop thread. Once `stopping` is seen every submit has already appended,
     /// so this batch is the last one.
     private func drain() {
-        pthread_mutex_lock(mutex)
-        swap(&batch, &pending)
-        let stop = stopping
-        pthread_mutex_unlock(mutex)
+        let stop = takePending(into: &batch)
         for task in batch { task.run() }
         batch.removeAll(keepingCapacity: true)
         if stop { uv_close(UnsafeMutableRawPointer(async).assumingMemoryBound(to: uv_handle_t.self), nil) }
