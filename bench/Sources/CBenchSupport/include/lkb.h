@@ -42,9 +42,10 @@ void lkb_pingpong_destroy(lkb_pingpong *p);
 void lkb_pingpong_echo(lkb_pingpong *p, uint64_t first, uint64_t count);
 int64_t lkb_pingpong_round_trip(lkb_pingpong *p, uint64_t i);
 
-/* Pins the calling thread to `cpu` and moves the process's other threads off it (0, or -1 when it cannot:
- * one CPU, bad index); unpin gives every thread the caller's earlier mask. */
+/* Pins the calling thread to `cpu` (0, or -1 when it cannot: one CPU, bad index); unpin restores. */
 int lkb_pin_thread(int cpu);
+/* The same, and moves the process's other threads off `cpu` until unpin, which restores their masks. */
+int lkb_pin_thread_alone(int cpu);
 void lkb_unpin_thread(void);
 /* Sets the calling thread's timer slack (how late the kernel may end its sleeps), in ns. */
 void lkb_set_timer_slack_ns(unsigned long ns);

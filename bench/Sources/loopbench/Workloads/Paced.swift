@@ -52,7 +52,7 @@ struct Paced: Workload {
         pace(Swift.min(tasks, 200), &none) // warm-up at the same pace: adaptive idle strategies settle
         // As in roundTrips: the producer on CPU 0, the entrant's threads on the others; pinned after the
         // warm-up so that no thread the entrant starts on demand inherits the producer's pin.
-        _ = lkb_pin_thread(0)
+        _ = lkb_pin_thread_alone(0)
         defer { lkb_unpin_thread() }
         var histogram: Histogram<UInt64>? = makeHistogram()
         let wakes = entrant.wakeSyscalls

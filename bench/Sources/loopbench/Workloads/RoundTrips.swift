@@ -19,7 +19,7 @@ func roundTrips(_ entrant: any Entrant, rounds: Int, gapNanoseconds: Int64, floo
     // trip then measures time slices (a spinning loop takes turns with the producer at each yield). Pinned
     // after the warm-up: a thread the entrant starts from the submitting thread (Dispatch's workers, started
     // on demand) inherits its CPU mask, and would be held on the producer's CPU.
-    _ = lkb_pin_thread(0)
+    _ = lkb_pin_thread_alone(0)
     defer { lkb_unpin_thread() }
     var histogram = makeHistogram()
     var floorHistogram = makeHistogram()
