@@ -315,6 +315,54 @@ enum AcceptedPair {
         return fd
     }
 
+    /// How a write the peer never takes is made to end.
+    enum WriteEnd: CustomTestStringConvertible, Sendable {
+        case timeout(Duration), cancelWrites
+
+        var testDescription: String {
+            switch self {
+            case .timeout(let timeout): return "timeout \(timeout)"
+            case .cancelWrites: return "cancelWrites()"
+            }
+        }
+    }
+
+    /// A write the peer never takes (16 MiB; the peer never reads) ends with `.timedOut` after its timeout,
+    /// or with `.cancelled` when `cancelWrites()` is called right after it started; the writes after it fail
+    /// the same way (how much was sent is unknown), nothing stays queued, and close releases everything.
+    /// Both ends also come while the write's first send is finishing in part: `cancelWrites()` in the task
+    /// that started it, before its completion is taken, and a zero timeout, whose timer may fire before it.
+    @Test(arguments: IOVariant.available, [WriteEnd.timeout(.zero), .timeout(.milliseconds(50)), .cancelWrites])
+    func aWriteThePeerNeverTakesEnds(variant: IOVariant, end: WriteEnd) async throws {
+        let loop = try startedLoop(variant.configuration())
+        defer { loop.shutdownForCleanup() }
+        let (_, client, connection) = try await AcceptedPair.make(on: loop)
+        defer { close(client) }
+        let outcome = OrderLog<Result<Void, EventLoopError>>()
+        try await loop.perform {
+            switch end {
+            case .timeout(let timeout):
+                connection.write([UInt8](repeating: 1, count: 16 * 1024 * 1024), timeout: timeout) { outcome.append($0) }
+            case .cancelWrites:
+                connection.write([UInt8](repeating: 1, count: 16 * 1024 * 1024)) { outcome.append($0) }
+                connection.cancelWrites()
+            }
+        }
+        try #require(await awaitCondition(seconds: 10) { outcome.count == 1 }, "the write ends")
+        try await loop.perform { connection.write([2]) { outcome.append($0) } }
+        #expect(await awaitCondition(seconds: 10) { outcome.count == 2 })
+        let errors = outcome.snapshot.map { result -> EventLoopError? in
+            if case .failure(let error) = result { return error } else { return nil }
+        }
+        let expected: EventLoopError = if case .timeout = end { .timedOut } else { .cancelled }
+        #expect(errors == [expected, expected], "the write ends, and a later write fails the same way")
+        #expect(try await loop.perform { connection.pendingWriteBytes } == 0)
+        let closed = Counter()
+        try await loop.perform { connection.close { closed.increment() } }
+        #expect(await awaitCondition(seconds: 10) { closed.count == 1 }, "close completes")
+        #expect(try await loop.perform { loop.receiveBuffersInUse } == 0)
+    }
+
     /// A read awaited in a task that is cancelled ends with `.cancelled`; the data comes with the next read.
     @Test(arguments: IOVariant.available)
     func taskCancellationCancelsARead(variant: IOVariant) async throws {
