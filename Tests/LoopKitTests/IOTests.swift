@@ -601,19 +601,7 @@ import TestSupport
         var accepted = 0
         let attempts = 100
         for _ in 0..<attempts {
-            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-            try #require(listener >= 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = in_addr_t(INADDR_LOOPBACK).bigEndian
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let rc = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(listener, $0, length) == 0 && listen(listener, 16) == 0 && getsockname(listener, $0, &length) == 0
-                }
-            }
-            try #require(rc)
-            let port = UInt16(bigEndian: address.sin_port)
+            let (listener, port) = try Loopback.listener(backlog: 16)
             try await loop.perform { try loop.register(fd: listener, events: .read) { _ in } }
             try await IOFixture.afterNextPolls(loop) // a poll request is armed (io_uring)
             try await loop.perform {

@@ -142,16 +142,7 @@ import TestSupport
         let loop = try startedLoop(variant.configuration(readBufferCount: 2, readBufferSize: 512))
         defer { loop.shutdownForCleanup() }
         let server = try await CallbackEcho(loop: loop)
-        let failures = OrderLog<String>()
-        let port = server.listener.port
-        await blocking {
-            runOnThreads(4) { index in
-                if let failure = EchoClient.roundTrip(port: port, seed: UInt64(100 + index), size: 64 * 1024) {
-                    failures.append("client \(index): \(failure)")
-                }
-            }
-        }
-        #expect(failures.snapshot == [])
+        #expect(await server.roundTrips(clients: 4, seed: 100, size: 64 * 1024) == [])
         #expect(await awaitCondition(seconds: 10) { server.openCount.load(ordering: .acquiring) == 0 })
     }
 
@@ -197,14 +188,7 @@ import TestSupport
                 fillers.append(fd)
             }
             guard errno == EMFILE else { return "dup stopped with errno \(errno)" }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = listener.port.bigEndian
-            address.sin_addr.s_addr = in_addr_t(INADDR_LOOPBACK).bigEndian
-            let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard rc == 0 else { return "connect: errno \(errno)" }
+            guard Loopback.connect(client, port: listener.port) == 0 else { return "connect: errno \(errno)" }
             guard await awaitCondition(seconds: 10, { errors.snapshot.contains(.tooManyOpenFiles) }) else {
                 return "no .tooManyOpenFiles; errors \(errors.snapshot), accepted \(accepted.load(ordering: .relaxed))"
             }

@@ -269,7 +269,7 @@ enum AcceptedPair {
     func aHangingConnectTimesOutOrIsCancelled(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
         defer { loop.shutdownForCleanup() }
-        let (listener, port) = try Self.listenerThatNeverAccepts()
+        let (listener, port) = try Loopback.listener(backlog: 0) // never accepted from
         var fillers: [Int32] = []
         defer { close(listener); fillers.forEach { close($0) } }
         for _ in 0..<4 { fillers.append(Self.startConnect(port: port)) } // fill the accept queue (backlog 0)
@@ -285,33 +285,10 @@ enum AcceptedPair {
         #expect(outcome.snapshot == ["failure(the operation was cancelled)"])
     }
 
-    /// A listening socket with backlog 0, never accepted from, and its port.
-    static func listenerThatNeverAccepts() throws -> (Int32, UInt16) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = in_addr_t(INADDR_LOOPBACK).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && listen(fd, 0) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        try #require(ok, "listener: errno \(errno)")
-        return (fd, UInt16(bigEndian: address.sin_port))
-    }
-
     /// A non-blocking connect to 127.0.0.1:`port`, left in whatever state it reaches.
     static func startConnect(port: UInt16) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = in_addr_t(INADDR_LOOPBACK).bigEndian
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        _ = Loopback.connect(fd, port: port)
         return fd
     }
 
