@@ -704,19 +704,11 @@ enum IOFixture {
         for _ in 0..<3 { try await loop.perform {} }
     }
 
-    private static let nextHighFD = Atomic<Int32>(0)
-
-    /// Duplicates `fd` onto a number near the top of the fd table (below the soft RLIMIT_NOFILE). The
-    /// kernel hands out the lowest free number, so no concurrent test's open() or socket() gets this
-    /// number, even after it is closed; each call returns a different number.
+    /// `highFileDescriptor(duplicating:)` (TestSupport): a number no concurrent test's open() or socket()
+    /// gets, even after it is closed.
     static func highFD(duplicating fd: Int32) throws -> Int32 {
-        var limit = rlimit()
-        try #require(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
-        let top = Int32(min(limit.rlim_cur, 1 << 20)) - 1
-        let target = top - nextHighFD.add(1, ordering: .relaxed).oldValue
-        try #require(target > 256, "RLIMIT_NOFILE is too low for this test")
-        try #require(dup2(fd, target) == target)
-        _ = fcntl(target, F_SETFD, FD_CLOEXEC)
+        let target = highFileDescriptor(duplicating: fd)
+        try #require(target >= 0, "no high fd: RLIMIT_NOFILE too low, or dup2 failed (errno \(errno))")
         return target
     }
 }
