@@ -60,3 +60,27 @@ extension CallbackEcho {
     }
 }
 
+/// Calls `call`, a blocking socket call (-1 with errno on failure), again while it fails with EINTR, and returns
+/// its last result. The tests' clients set SO_RCVTIMEO and SO_SNDTIMEO, so that a server bug fails a test
+/// instead of hanging it, and the kernel never restarts such a socket's interrupted recv, send or connect,
+/// not even an interruption no handler sees: a stop and continue of the process (SIGSTOP and SIGCONT, a
+/// cgroup freeze) fails every one blocked at that moment with EINTR (signal(7)). Each call waits again up to
+/// the socket's timeout.
+func restartingInterrupted<Result: BinaryInteger>(_ call: () -> Result) -> Result {
+    while true {
+        let result = call()
+        if result != -1 || errno != EINTR { return result }
+    }
+}
+
+extension EchoClient {
+    /// `recv(2)` on a client socket, restarted when interrupted (`restartingInterrupted`).
+    static func recv(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        restartingInterrupted { Glibc.recv(fd, buffer, count, 0) }
+    }
+
+    /// `send(2)` (MSG_NOSIGNAL) on a client socket, restarted when interrupted (`restartingInterrupted`).
+    static func send(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+        restartingInterrupted { Glibc.send(fd, bytes, count, Int32(MSG_NOSIGNAL)) }
+    }
+}

@@ -151,14 +151,14 @@ enum AcceptedPair {
         defer { close(a) }
         let first = try #require(try await iterator.next())
         var bytes: [UInt8] = [1, 2, 3]
-        #expect(send(a, &bytes, 3, Int32(MSG_NOSIGNAL)) == 3)
+        #expect(EchoClient.send(a, &bytes, 3) == 3)
         shutdown(a, Int32(SHUT_WR))
         var got: [UInt8] = []
         while let chunk = try await first.read() { got += chunk.bytes }
         #expect(got == [1, 2, 3])
         // The writing side still works after the peer's half-close.
         try await first.write([9])
-        #expect(recv(a, &bytes, 1, 0) == 1 && bytes[0] == 9)
+        #expect(EchoClient.recv(a, &bytes, 1) == 1 && bytes[0] == 9)
         try await first.close()
 
         // A peer that resets: an error, distinct from end of stream.
@@ -182,7 +182,7 @@ enum AcceptedPair {
         defer { close(client) }
         await #expect(throws: EventLoopError.timedOut) { _ = try await connection.read(timeout: .milliseconds(20)) }
         var byte: UInt8 = 42
-        #expect(send(client, &byte, 1, Int32(MSG_NOSIGNAL)) == 1)
+        #expect(EchoClient.send(client, &byte, 1) == 1)
         let chunk = try await connection.read(timeout: .seconds(10))
         #expect(chunk?.bytes == [42])
         try await connection.close()
@@ -218,7 +218,7 @@ enum AcceptedPair {
         let (n, error) = await blocking {
             var sink = [UInt8](repeating: 0, count: 65536)
             var n = 0
-            repeat { n = recv(client, &sink, sink.count, 0) } while n > 0
+            repeat { n = EchoClient.recv(client, &sink, sink.count) } while n > 0
             return (n, errno)
         }
         #expect(n == 0, "end of stream (errno \(error))")
@@ -351,7 +351,7 @@ enum AcceptedPair {
         reading.cancel()
         await #expect(throws: EventLoopError.cancelled) { _ = try await reading.value }
         var byte: UInt8 = 5
-        #expect(send(client, &byte, 1, Int32(MSG_NOSIGNAL)) == 1)
+        #expect(EchoClient.send(client, &byte, 1) == 1)
         #expect(try await connection.read(timeout: .seconds(10))?.bytes == [5])
     }
 
@@ -365,7 +365,7 @@ enum AcceptedPair {
         #expect(await awaitCondition(seconds: 10) { (try? EchoClient.refuses(port: listener.port)) == true })
         try await connection.write([3])
         var byte: UInt8 = 0
-        #expect(recv(client, &byte, 1, 0) == 1 && byte == 3, "the accepted connection still works")
+        #expect(EchoClient.recv(client, &byte, 1) == 1 && byte == 3, "the accepted connection still works")
     }
 
     /// The loop's termination cancels what is in flight and closes its sockets.
@@ -379,7 +379,7 @@ enum AcceptedPair {
         await loop.shutdown()
         #expect(outcome.snapshot == ["failure(the operation was cancelled)"])
         var byte: UInt8 = 0
-        #expect(recv(client, &byte, 1, 0) == 0, "the loop closed the accepted socket")
+        #expect(EchoClient.recv(client, &byte, 1) == 0, "the loop closed the accepted socket")
         #expect(try EchoClient.refuses(port: listener.port), "the loop closed the listener")
     }
 }
