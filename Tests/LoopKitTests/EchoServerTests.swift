@@ -24,10 +24,12 @@ import TestSupport
         let clients = 8
         let size = 64 * 1024
         let failures = OrderLog<String>()
-        runOnThreads(clients) { index in
-            let holdBack = index.isMultiple(of: 2) ? 32 * 1024 : 0
-            if let failure = EchoClient.roundTrip(port: port, seed: UInt64(index + 1), size: size, holdBack: holdBack) {
-                failures.append("client \(index): \(failure)")
+        await blocking {
+            runOnThreads(clients) { index in
+                let holdBack = index.isMultiple(of: 2) ? 32 * 1024 : 0
+                if let failure = EchoClient.roundTrip(port: port, seed: UInt64(index + 1), size: size, holdBack: holdBack) {
+                    failures.append("client \(index): \(failure)")
+                }
             }
         }
         #expect(failures.snapshot == [])

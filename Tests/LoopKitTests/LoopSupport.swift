@@ -135,7 +135,7 @@ func expectStillServes(_ loop: EventLoop, sourceLocation: SourceLocation = #_sou
     #expect(answer == 42, sourceLocation: sourceLocation)
     let fired = Counter()
     try loop.scheduleTimer(after: .zero) { fired.increment() }
-    #expect(waitUntil(seconds: 10) { fired.count == 1 }, "a timer", sourceLocation: sourceLocation)
+    #expect(await awaitCondition(seconds: 10) { fired.count == 1 }, "a timer", sourceLocation: sourceLocation)
     let pipe = try IOFixture.pipe()
     defer { IOFixture.close(pipe) }
     let ready = Counter()
@@ -146,7 +146,7 @@ func expectStillServes(_ loop: EventLoop, sourceLocation: SourceLocation = #_sou
         }
     }
     IOFixture.writeByte(pipe.write)
-    #expect(waitUntil(seconds: 10) { ready.count >= 1 }, "an fd handler", sourceLocation: sourceLocation)
+    #expect(await awaitCondition(seconds: 10) { ready.count >= 1 }, "an fd handler", sourceLocation: sourceLocation)
     try await loop.perform { try loop.unregister(fd: pipe.read) }
 }
 
