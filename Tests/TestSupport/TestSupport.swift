@@ -31,6 +31,11 @@ public func waitUntil(seconds: Double = 30, _ condition: () -> Bool) -> Bool {
     return true
 }
 
+/// How long a test may hold a loop (a task of the loop that waits for the test to let it go) before the hold
+/// ends by itself: longer than any bounded wait a test makes meanwhile (the default 30 s of `waitUntil` and
+/// `awaitCondition`), so that such a wait fails first, with its own message.
+public let heldLoopLimitSeconds: Double = 120
+
 /// `waitUntil` for async code: suspends (yielding the task) between polls instead of blocking the thread, so
 /// that tasks the condition waits for can run on the cooperative pool meanwhile.
 @discardableResult
