@@ -24,13 +24,26 @@ enum Loopback {
     /// A socket listening on 127.0.0.1 (any port) with `backlog`, close-on-exec: its fd (the caller closes
     /// it) and its port.
     static func listener(backlog: Int32) throws -> (fd: Int32, port: UInt16) {
+        try bound(listening: backlog)
+    }
+
+    /// A TCP socket bound to 127.0.0.1 (any port) and never listening, close-on-exec: its fd (the caller
+    /// closes it) and its port. Connections to the port are refused while it is open, and no other socket
+    /// takes the port meanwhile (neither a parallel test's listener nor a connect's own source port, which
+    /// could otherwise connect to itself): unlike a closed listener's port, which is free for either.
+    static func refusingPort() throws -> (fd: Int32, port: UInt16) {
+        try bound(listening: nil)
+    }
+
+    private static func bound(listening backlog: Int32?) throws -> (fd: Int32, port: UInt16) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         try #require(fd >= 0, "socket: errno \(errno)")
         var address = address()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && listen(fd, backlog) == 0 && getsockname(fd, $0, &length) == 0
+                bind(fd, $0, length) == 0 && (backlog.map { listen(fd, $0) == 0 } ?? true)
+                    && getsockname(fd, $0, &length) == 0
             }
         }
         if !ok {

@@ -254,9 +254,8 @@ enum AcceptedPair {
     func connectErrorsAreTyped(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
         defer { loop.shutdownForCleanup() }
-        let listener = try TCPListener(on: loop)
-        let port = listener.port
-        try await listener.close()
+        let (refusing, port) = try Loopback.refusingPort()
+        defer { close(refusing) }
         await #expect(throws: EventLoopError.connectionRefused) { _ = try await TCPConnection.connect(port: port, on: loop) }
         await #expect(throws: EventLoopError.invalidAddress("localhost")) {
             _ = try await TCPConnection.connect(host: "localhost", port: port, on: loop)
