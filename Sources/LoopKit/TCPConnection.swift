@@ -51,7 +51,9 @@ public final class TCPConnection: @unchecked Sendable { // state confined to the
         let owned: UnsafeMutableRawBufferPointer? // a copy the write owns
         let buffer: IOBuffer?                     // or the received buffer it sends
         var sent = 0
-        var timedOut = false
+        /// Why its send in flight was cancelled (`.timedOut`, `.cancelled`): the write ends with it however that
+        /// send ends (the kernel may finish the send, in part, before the cancellation reaches it).
+        var cancellation: EventLoopError?
         var timer: TimerID?
         let completion: (Result<Void, EventLoopError>) -> Void
 
@@ -340,7 +342,10 @@ public final class TCPConnection: @unchecked Sendable { // state confined to the
     public func cancelWrites() {
         loop.preconditionInEventLoop("TCPConnection.cancelWrites")
         failQueuedWrites(.cancelled, keepingInFlight: sendOperation != nil)
-        if let sendOperation { loop.cancelIO(sendOperation) }
+        if let sendOperation, let write = writes.first {
+            write.cancellation = write.cancellation ?? .cancelled
+            loop.cancelIO(sendOperation)
+        }
     }
 
     /// Shuts down the sending side (the peer reads end of stream) once the queued writes are sent; reading
@@ -376,7 +381,7 @@ public final class TCPConnection: @unchecked Sendable { // state confined to the
 
     private func writeTimedOut(_ write: PendingWrite) {
         if writes.first === write, let sendOperation {
-            write.timedOut = true
+            write.cancellation = write.cancellation ?? .timedOut
             loop.cancelIO(sendOperation)
         } else if let index = writes.firstIndex(where: { $0 === write }) {
             writes.remove(at: index)
@@ -408,16 +413,13 @@ public final class TCPConnection: @unchecked Sendable { // state confined to the
                 writes.removeFirst()
                 if let timer = write.timer { try? loop.cancelTimer(timer) }
                 write.completion(.success(()))
+            } else if let cancellation = write.cancellation {
+                // Timed out or cancelled while this send finished in part: it ends here, unfinished.
+                failWriteInFlight(write, cancellation)
             }
         } else {
-            let error: EventLoopError = completion.result == -ECANCELED
-                ? (write.timedOut ? .timedOut : .cancelled) : .socket(-completion.result, "send")
-            writeFailure = writeFailure ?? error
-            writes.removeFirst()
-            pendingWriteBytes -= write.bytes.count - write.sent
-            if let timer = write.timer { try? loop.cancelTimer(timer) }
-            write.completion(.failure(error))
-            failQueuedWrites(error == .timedOut ? .cancelled : error, keepingInFlight: false)
+            failWriteInFlight(write, completion.result == -ECANCELED
+                ? (write.cancellation ?? .cancelled) : .socket(-completion.result, "send"))
         }
         if state != .open {
             // Closing: a send that completed (in part) after close() was called leaves its write unfinished.
@@ -426,6 +428,17 @@ public final class TCPConnection: @unchecked Sendable { // state confined to the
         }
         sendIfNeeded()
         shutdownIfDrained()
+    }
+
+    /// Fails `write`, the first queued, whose send has ended, and every write queued after it; later writes
+    /// fail too (how much of `write` the peer got is unknown).
+    private func failWriteInFlight(_ write: PendingWrite, _ error: EventLoopError) {
+        writeFailure = writeFailure ?? error
+        writes.removeFirst()
+        pendingWriteBytes -= write.bytes.count - write.sent
+        if let timer = write.timer { try? loop.cancelTimer(timer) }
+        write.completion(.failure(error))
+        failQueuedWrites(error == .timedOut ? .cancelled : error, keepingInFlight: false)
     }
 
     /// Fails the queued writes (all, or all but the one in flight).

@@ -215,8 +215,12 @@ import TestSupport
         let h = try Harness(backend)
         #expect(lk_poller_add(h.poller, -1, Self.read) == -EBADF)
         let (r, w) = Self.makePipe()
+        // Closed at a number no concurrent test's open() can take (a low one could be another test's fd by now).
+        let closed = highFileDescriptor(duplicating: r)
         close(r); close(w)
-        #expect(lk_poller_add(h.poller, r, Self.read) == -EBADF, "closed fd")
+        try #require(closed >= 0, "no high fd (errno \(errno))")
+        close(closed)
+        #expect(lk_poller_add(h.poller, closed, Self.read) == -EBADF, "closed fd")
         #expect(lk_poller_add(h.poller, lk_wake_fd(h.wake), Self.read) == -EEXIST, "the wake fd is taken")
         let file = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
         defer { close(file) }

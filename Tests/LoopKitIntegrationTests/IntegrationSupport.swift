@@ -1,6 +1,7 @@
 import Logging
 import LoopKit
 import Synchronization
+import Testing
 import TestSupport
 
 /// A clock that moves only when a test advances it, so that the metrics reporter's timer fires on cue.
@@ -30,20 +31,30 @@ extension EventLoop {
 
 extension EventLoopGroup {
     /// Holds every loop inside a task and queues `perLoop` tasks behind it on each. Returns the count of those
-    /// tasks that ran and a function that lets the loops go.
+    /// tasks that ran and a function that lets the loops go. A hold ends by itself after
+    /// `heldLoopLimitSeconds` (longer than the test's own bounded waits); one that did is an issue of the
+    /// test when it releases the loops.
     func queueBehindHeldLoops(perLoop: Int) throws -> (ran: Tally, release: @Sendable () -> Void) {
         let ran = Tally()
         let held = Atomic<Int>(0)
         let hold = Atomic<Bool>(true)
+        let expired = Atomic<Bool>(false)
         for loop in self {
             try loop.submit {
                 held.add(1, ordering: .releasing)
-                _ = waitUntil { !hold.load(ordering: .acquiring) }
+                if !waitUntil(seconds: heldLoopLimitSeconds, { !hold.load(ordering: .acquiring) }) {
+                    expired.store(true, ordering: .releasing)
+                }
             }
             for _ in 0..<perLoop { try loop.submit { ran.add() } }
         }
         precondition(waitUntil { held.load(ordering: .acquiring) == count }, "a loop never ran its holding task")
-        return (ran, { hold.store(false, ordering: .releasing) })
+        return (ran, {
+            hold.store(false, ordering: .releasing)
+            if expired.load(ordering: .acquiring) {
+                Issue.record("a loop's hold ended by itself after \(heldLoopLimitSeconds) s, before the test released it")
+            }
+        })
     }
 }
 

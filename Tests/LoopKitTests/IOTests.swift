@@ -29,7 +29,7 @@ import TestSupport
         #expect(events.count == 0, "an empty pipe is not readable")
 
         IOFixture.writeByte(pipe.write)
-        #expect(waitUntil(seconds: 10) { events.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { events.count >= 1 })
         #expect(events.snapshot.first == .read)
         #expect(onLoop.snapshot.allSatisfy { $0 })
         try await loop.perform { try loop.unregister(fd: pipe.read) }
@@ -49,7 +49,7 @@ import TestSupport
             }
         }
         IOFixture.writeByte(pipe.write)
-        #expect(waitUntil(seconds: 10) { calls.count >= 3 }, "level-triggered: reported by every poll")
+        #expect(await awaitCondition(seconds: 10) { calls.count >= 3 }, "level-triggered: reported by every poll")
         try await IOFixture.afterNextPolls(loop)
         #expect(calls.count == 3, "no report once the data is read")
     }
@@ -71,7 +71,7 @@ import TestSupport
         #expect(events.count == 0, "writable, but .write was not asked for")
 
         try await loop.perform { try loop.modify(fd: pair.read, events: .write) }
-        #expect(waitUntil(seconds: 10) { events.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { events.count >= 1 })
         #expect(events.snapshot.first == .write)
         try await IOFixture.afterNextPolls(loop)
         #expect(events.count == 1, "modify back to .read (from the handler) ends the .write reports")
@@ -92,7 +92,7 @@ import TestSupport
             }
         }
         Glibc.close(fds.write)
-        #expect(waitUntil(seconds: 10) { events.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { events.count >= 1 })
         #expect(events.snapshot.last?.contains(.hangup) == true, "\(events.snapshot)")
     }
 
@@ -115,7 +115,7 @@ import TestSupport
             }
         }
         IOFixture.writeByte(pipe.write)
-        #expect(waitUntil(seconds: 10) { calls.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { calls.count >= 1 })
         IOFixture.writeByte(pipe.write)
         try await IOFixture.afterNextPolls(loop)
         #expect(calls.count == 1)
@@ -146,7 +146,7 @@ import TestSupport
                 }
             }
         }
-        #expect(waitUntil(seconds: 10) { ran.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { ran.count >= 1 })
         try await IOFixture.afterNextPolls(loop)
         #expect(ran.count == 1, "the fd unregistered by the first handler gets no event: \(ran.snapshot)")
         #expect(errors.snapshot.isEmpty)
@@ -183,7 +183,7 @@ import TestSupport
                 }
             }
         }
-        #expect(waitUntil(seconds: 10) { replacementCalls.count >= 1 }, "the next poll reports it")
+        #expect(await awaitCondition(seconds: 10) { replacementCalls.count >= 1 }, "the next poll reports it")
         try await IOFixture.afterNextPolls(loop)
         #expect(firstCalls.count == 1)
         #expect(replacementCalls.snapshot == [false])
@@ -208,7 +208,7 @@ import TestSupport
             }
         }
         IOFixture.writeByte(pipe.write)
-        #expect(waitUntil(seconds: 10) { second.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { second.count >= 1 })
 
         // In separate tasks.
         try await loop.perform { try loop.unregister(fd: pipe.read) }
@@ -226,7 +226,7 @@ import TestSupport
         }
         let secondCalls = second.count
         IOFixture.writeByte(pipe.write)
-        #expect(waitUntil(seconds: 10) { fourth.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { fourth.count >= 1 })
         try await IOFixture.afterNextPolls(loop)
         #expect(first.count == 0)
         #expect(second.count == secondCalls)
@@ -278,7 +278,7 @@ import TestSupport
         }
         // The first registration is intact.
         IOFixture.writeByte(pipe.write)
-        #expect(waitUntil(seconds: 10) { first.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { first.count >= 1 })
         try await IOFixture.afterNextPolls(loop)
         #expect(second.count == 0)
     }
@@ -470,7 +470,7 @@ import TestSupport
         try await IOFixture.afterNextPolls(loop)
         #expect(first.count == 0)
         IOFixture.writeByte(pair.write)
-        #expect(waitUntil(seconds: 10) { first.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { first.count >= 1 })
         #expect(first.snapshot.first == .read)
         #expect(second.count == 0)
         try await loop.perform { try loop.unregister(fd: pair.read) }
@@ -508,7 +508,7 @@ import TestSupport
             }
         }
         IOFixture.writeByte(b.write)
-        #expect(waitUntil(seconds: 10) { new.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { new.count >= 1 })
         try await loop.perform { try loop.unregister(fd: fd) }
         Glibc.close(fd)
         #expect(old.count == 0)
@@ -538,7 +538,7 @@ import TestSupport
             }
         }
         IOFixture.writeByte(pipe.write)
-        #expect(waitUntil(seconds: 10) { first.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { first.count >= 1 })
         IOFixture.writeByte(pipe.write)
         try await IOFixture.afterNextPolls(loop)
         #expect(first.count == 1, "the handler ran again after unregistering itself")
@@ -552,11 +552,11 @@ import TestSupport
                 IOFixture.drain(pipe.read)
             }
         }
-        #expect(waitUntil(seconds: 10) { second.count >= 1 })
+        #expect(await awaitCondition(seconds: 10) { second.count >= 1 })
         try await IOFixture.afterNextPolls(loop)
         #expect(second.count == 1, "drained: no further report")
         IOFixture.writeByte(pipe.write)
-        #expect(waitUntil(seconds: 10) { second.count == 2 })
+        #expect(await awaitCondition(seconds: 10) { second.count == 2 })
         #expect(first.count == 1)
         try await loop.perform { try loop.unregister(fd: pipe.read) }
         try await expectStillServes(loop)
@@ -601,19 +601,7 @@ import TestSupport
         var accepted = 0
         let attempts = 100
         for _ in 0..<attempts {
-            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
-            try #require(listener >= 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = in_addr_t(INADDR_LOOPBACK).bigEndian
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let rc = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(listener, $0, length) == 0 && listen(listener, 16) == 0 && getsockname(listener, $0, &length) == 0
-                }
-            }
-            try #require(rc)
-            let port = UInt16(bigEndian: address.sin_port)
+            let (listener, port) = try Loopback.listener(backlog: 16)
             try await loop.perform { try loop.register(fd: listener, events: .read) { _ in } }
             try await IOFixture.afterNextPolls(loop) // a poll request is armed (io_uring)
             try await loop.perform {
@@ -716,19 +704,11 @@ enum IOFixture {
         for _ in 0..<3 { try await loop.perform {} }
     }
 
-    private static let nextHighFD = Atomic<Int32>(0)
-
-    /// Duplicates `fd` onto a number near the top of the fd table (below the soft RLIMIT_NOFILE). The
-    /// kernel hands out the lowest free number, so no concurrent test's open() or socket() gets this
-    /// number, even after it is closed; each call returns a different number.
+    /// `highFileDescriptor(duplicating:)` (TestSupport): a number no concurrent test's open() or socket()
+    /// gets, even after it is closed.
     static func highFD(duplicating fd: Int32) throws -> Int32 {
-        var limit = rlimit()
-        try #require(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
-        let top = Int32(min(limit.rlim_cur, 1 << 20)) - 1
-        let target = top - nextHighFD.add(1, ordering: .relaxed).oldValue
-        try #require(target > 256, "RLIMIT_NOFILE is too low for this test")
-        try #require(dup2(fd, target) == target)
-        _ = fcntl(target, F_SETFD, FD_CLOEXEC)
+        let target = highFileDescriptor(duplicating: fd)
+        try #require(target >= 0, "no high fd: RLIMIT_NOFILE too low, or dup2 failed (errno \(errno))")
         return target
     }
 }

@@ -57,15 +57,28 @@ func startedLoop(_ configuration: EventLoop.Configuration = .testing()) throws -
 
 /// Blocks the loop inside a task until the returned function is called, and returns once the loop is held:
 /// everything submitted meanwhile is queued behind that task and taken together in the next batch.
+///
+/// The hold outlasts every bounded wait a test makes while it holds the loop (`heldLoopLimitSeconds`), so
+/// that such a wait fails with its own message; it still ends by itself then, so that a test that throws
+/// before releasing cannot leave the loop held. A hold that ended before its release is an issue of the
+/// test that releases it: what the test saw after that was no longer a held loop.
 func holdLoop(_ loop: EventLoop) throws -> @Sendable () -> Void {
     let hold = Atomic<Bool>(true)
     let holding = Atomic<Bool>(false)
+    let expired = Atomic<Bool>(false)
     try loop.submit {
         holding.store(true, ordering: .releasing)
-        _ = waitUntil { !hold.load(ordering: .acquiring) }
+        if !waitUntil(seconds: heldLoopLimitSeconds, { !hold.load(ordering: .acquiring) }) {
+            expired.store(true, ordering: .releasing)
+        }
     }
     precondition(waitUntil { holding.load(ordering: .acquiring) }, "the loop never ran the holding task")
-    return { hold.store(false, ordering: .releasing) }
+    return {
+        hold.store(false, ordering: .releasing)
+        if expired.load(ordering: .acquiring) {
+            Issue.record("the loop's hold ended by itself after \(heldLoopLimitSeconds) s, before the test released it")
+        }
+    }
 }
 
 /// Wakes the loop and waits until a full tick has started after the call.
@@ -135,7 +148,7 @@ func expectStillServes(_ loop: EventLoop, sourceLocation: SourceLocation = #_sou
     #expect(answer == 42, sourceLocation: sourceLocation)
     let fired = Counter()
     try loop.scheduleTimer(after: .zero) { fired.increment() }
-    #expect(waitUntil(seconds: 10) { fired.count == 1 }, "a timer", sourceLocation: sourceLocation)
+    #expect(await awaitCondition(seconds: 10) { fired.count == 1 }, "a timer", sourceLocation: sourceLocation)
     let pipe = try IOFixture.pipe()
     defer { IOFixture.close(pipe) }
     let ready = Counter()
@@ -146,7 +159,7 @@ func expectStillServes(_ loop: EventLoop, sourceLocation: SourceLocation = #_sou
         }
     }
     IOFixture.writeByte(pipe.write)
-    #expect(waitUntil(seconds: 10) { ready.count >= 1 }, "an fd handler", sourceLocation: sourceLocation)
+    #expect(await awaitCondition(seconds: 10) { ready.count >= 1 }, "an fd handler", sourceLocation: sourceLocation)
     try await loop.perform { try loop.unregister(fd: pipe.read) }
 }
 

@@ -20,17 +20,9 @@ final class TCPFaultInjectionTests {
         let before = lk_fault_injected(LK_FAULT_IO_NOBUFS)
         // The next 200 attempts to receive find no buffer.
         lk_fault_arm(LK_FAULT_IO_NOBUFS, ENOBUFS, 0, 200)
-        let failures = OrderLog<String>()
-        let port = server.listener.port
-        await blocking {
-            runOnThreads(4) { index in
-                if let failure = EchoClient.roundTrip(port: port, seed: UInt64(200 + index), size: 128 * 1024) {
-                    failures.append("client \(index): \(failure)")
-                }
-            }
-        }
+        let failures = await server.roundTrips(clients: 4, seed: 200, size: 128 * 1024)
         lk_fault_disarm(LK_FAULT_IO_NOBUFS)
-        #expect(failures.snapshot == [])
+        #expect(failures == [])
         #expect(lk_fault_injected(LK_FAULT_IO_NOBUFS) > before, "the fault struck")
         #expect(await awaitCondition(seconds: 10) { server.openCount.load(ordering: .acquiring) == 0 })
         #expect(try await loop.perform { (server.failures, loop.receiveBuffersInUse) } == ([], 0))

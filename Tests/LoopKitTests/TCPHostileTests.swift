@@ -20,7 +20,7 @@ import TestSupport
             connection.write([2]) { outcome.append($0) }
         }
         // Take some of it, so the reset lands in the middle of the write.
-        #expect(await blocking { var sink = [UInt8](repeating: 0, count: 4096); return recv(client, &sink, sink.count, 0) } > 0)
+        #expect(await blocking { var sink = [UInt8](repeating: 0, count: 4096); return EchoClient.recv(client, &sink, sink.count) } > 0)
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
         close(client)
@@ -52,7 +52,7 @@ import TestSupport
             var sent = 0
             while sent < 256 * 1024 * 1024 {
                 for i in chunk.indices { chunk[i] = UInt8(truncatingIfNeeded: sent + i) }
-                let n = send(client, &chunk, chunk.count, Int32(MSG_NOSIGNAL))
+                let n = EchoClient.send(client, &chunk, chunk.count)
                 if n > 0 {
                     sent += n
                     continue
@@ -75,23 +75,23 @@ import TestSupport
         #expect(try await loop.perform { loop.receiveBuffersInUse } == lent, "stalled: holding no more")
 
         // Reading now gets back every byte, in order.
-        let (received, mismatch) = await blocking { () -> (Int, Int?) in
+        let (received, mismatch, end) = await blocking { () -> (Int, Int?, String) in
             _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) & ~O_NONBLOCK)
             shutdown(client, Int32(SHUT_WR))
             var chunk = [UInt8](repeating: 0, count: 16 * 1024)
             var received = 0
             var mismatch: Int?
             while true {
-                let n = recv(client, &chunk, chunk.count, 0)
-                if n <= 0 { break }
+                let n = EchoClient.recv(client, &chunk, chunk.count)
+                if n <= 0 { return (received, mismatch, n == 0 ? "end of stream" : "errno \(errno)") }
                 for i in 0..<n where mismatch == nil && chunk[i] != UInt8(truncatingIfNeeded: received + i) {
                     mismatch = received + i
                 }
                 received += n
             }
-            return (received, mismatch)
         }
-        #expect(received == sent && mismatch == nil, "echoed \(received) of \(sent) bytes; first mismatch at \(String(describing: mismatch))")
+        #expect(received == sent && mismatch == nil,
+                "echoed \(received) of \(sent) bytes (recv: \(end)); first mismatch at \(String(describing: mismatch))")
     }
 
     /// 10,000 connections, each connected, given one round trip and closed (the server closes first, so no
@@ -123,8 +123,8 @@ import TestSupport
             for i in 0..<(total / threads) {
                 guard let fd = try? EchoClient.connect(port: port), fd >= 0 else { return failures.append("connect \(thread).\(i)") }
                 var byte = UInt8(truncatingIfNeeded: i)
-                let ok = send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 && recv(fd, &byte, 1, 0) == 1
-                    && byte == UInt8(truncatingIfNeeded: i) && recv(fd, &byte, 1, 0) == 0
+                let ok = EchoClient.send(fd, &byte, 1) == 1 && EchoClient.recv(fd, &byte, 1) == 1
+                    && byte == UInt8(truncatingIfNeeded: i) && EchoClient.recv(fd, &byte, 1) == 0
                 close(fd)
                 if !ok { return failures.append("round trip \(thread).\(i): errno \(errno)") }
             }
@@ -142,16 +142,7 @@ import TestSupport
         let loop = try startedLoop(variant.configuration(readBufferCount: 2, readBufferSize: 512))
         defer { loop.shutdownForCleanup() }
         let server = try await CallbackEcho(loop: loop)
-        let failures = OrderLog<String>()
-        let port = server.listener.port
-        await blocking {
-            runOnThreads(4) { index in
-                if let failure = EchoClient.roundTrip(port: port, seed: UInt64(100 + index), size: 64 * 1024) {
-                    failures.append("client \(index): \(failure)")
-                }
-            }
-        }
-        #expect(failures.snapshot == [])
+        #expect(await server.roundTrips(clients: 4, seed: 100, size: 64 * 1024) == [])
         #expect(await awaitCondition(seconds: 10) { server.openCount.load(ordering: .acquiring) == 0 })
     }
 
@@ -197,14 +188,7 @@ import TestSupport
                 fillers.append(fd)
             }
             guard errno == EMFILE else { return "dup stopped with errno \(errno)" }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = listener.port.bigEndian
-            address.sin_addr.s_addr = in_addr_t(INADDR_LOOPBACK).bigEndian
-            let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard rc == 0 else { return "connect: errno \(errno)" }
+            guard Loopback.connect(client, port: listener.port) == 0 else { return "connect: errno \(errno)" }
             guard await awaitCondition(seconds: 10, { errors.snapshot.contains(.tooManyOpenFiles) }) else {
                 return "no .tooManyOpenFiles; errors \(errors.snapshot), accepted \(accepted.load(ordering: .relaxed))"
             }

@@ -151,14 +151,14 @@ enum AcceptedPair {
         defer { close(a) }
         let first = try #require(try await iterator.next())
         var bytes: [UInt8] = [1, 2, 3]
-        #expect(send(a, &bytes, 3, Int32(MSG_NOSIGNAL)) == 3)
+        #expect(EchoClient.send(a, &bytes, 3) == 3)
         shutdown(a, Int32(SHUT_WR))
         var got: [UInt8] = []
         while let chunk = try await first.read() { got += chunk.bytes }
         #expect(got == [1, 2, 3])
         // The writing side still works after the peer's half-close.
         try await first.write([9])
-        #expect(recv(a, &bytes, 1, 0) == 1 && bytes[0] == 9)
+        #expect(EchoClient.recv(a, &bytes, 1) == 1 && bytes[0] == 9)
         try await first.close()
 
         // A peer that resets: an error, distinct from end of stream.
@@ -182,7 +182,7 @@ enum AcceptedPair {
         defer { close(client) }
         await #expect(throws: EventLoopError.timedOut) { _ = try await connection.read(timeout: .milliseconds(20)) }
         var byte: UInt8 = 42
-        #expect(send(client, &byte, 1, Int32(MSG_NOSIGNAL)) == 1)
+        #expect(EchoClient.send(client, &byte, 1) == 1)
         let chunk = try await connection.read(timeout: .seconds(10))
         #expect(chunk?.bytes == [42])
         try await connection.close()
@@ -218,7 +218,7 @@ enum AcceptedPair {
         let (n, error) = await blocking {
             var sink = [UInt8](repeating: 0, count: 65536)
             var n = 0
-            repeat { n = recv(client, &sink, sink.count, 0) } while n > 0
+            repeat { n = EchoClient.recv(client, &sink, sink.count) } while n > 0
             return (n, errno)
         }
         #expect(n == 0, "end of stream (errno \(error))")
@@ -254,9 +254,8 @@ enum AcceptedPair {
     func connectErrorsAreTyped(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
         defer { loop.shutdownForCleanup() }
-        let listener = try TCPListener(on: loop)
-        let port = listener.port
-        try await listener.close()
+        let (refusing, port) = try Loopback.refusingPort()
+        defer { close(refusing) }
         await #expect(throws: EventLoopError.connectionRefused) { _ = try await TCPConnection.connect(port: port, on: loop) }
         await #expect(throws: EventLoopError.invalidAddress("localhost")) {
             _ = try await TCPConnection.connect(host: "localhost", port: port, on: loop)
@@ -269,7 +268,7 @@ enum AcceptedPair {
     func aHangingConnectTimesOutOrIsCancelled(variant: IOVariant) async throws {
         let loop = try startedLoop(variant.configuration())
         defer { loop.shutdownForCleanup() }
-        let (listener, port) = try Self.listenerThatNeverAccepts()
+        let (listener, port) = try Loopback.listener(backlog: 0) // never accepted from
         var fillers: [Int32] = []
         defer { close(listener); fillers.forEach { close($0) } }
         for _ in 0..<4 { fillers.append(Self.startConnect(port: port)) } // fill the accept queue (backlog 0)
@@ -285,34 +284,59 @@ enum AcceptedPair {
         #expect(outcome.snapshot == ["failure(the operation was cancelled)"])
     }
 
-    /// A listening socket with backlog 0, never accepted from, and its port.
-    static func listenerThatNeverAccepts() throws -> (Int32, UInt16) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = in_addr_t(INADDR_LOOPBACK).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && listen(fd, 0) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        try #require(ok, "listener: errno \(errno)")
-        return (fd, UInt16(bigEndian: address.sin_port))
-    }
-
     /// A non-blocking connect to 127.0.0.1:`port`, left in whatever state it reaches.
     static func startConnect(port: UInt16) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = in_addr_t(INADDR_LOOPBACK).bigEndian
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        _ = Loopback.connect(fd, port: port)
         return fd
+    }
+
+    /// How a write the peer never takes is made to end.
+    enum WriteEnd: CustomTestStringConvertible, Sendable {
+        case timeout(Duration), cancelWrites
+
+        var testDescription: String {
+            switch self {
+            case .timeout(let timeout): return "timeout \(timeout)"
+            case .cancelWrites: return "cancelWrites()"
+            }
+        }
+    }
+
+    /// A write the peer never takes (16 MiB; the peer never reads) ends with `.timedOut` after its timeout,
+    /// or with `.cancelled` when `cancelWrites()` is called right after it started; the writes after it fail
+    /// the same way (how much was sent is unknown), nothing stays queued, and close releases everything.
+    /// Both ends also come while the write's first send is finishing in part: `cancelWrites()` in the task
+    /// that started it, before its completion is taken, and a zero timeout, whose timer may fire before it.
+    @Test(arguments: IOVariant.available, [WriteEnd.timeout(.zero), .timeout(.milliseconds(50)), .cancelWrites])
+    func aWriteThePeerNeverTakesEnds(variant: IOVariant, end: WriteEnd) async throws {
+        let loop = try startedLoop(variant.configuration())
+        defer { loop.shutdownForCleanup() }
+        let (_, client, connection) = try await AcceptedPair.make(on: loop)
+        defer { close(client) }
+        let outcome = OrderLog<Result<Void, EventLoopError>>()
+        try await loop.perform {
+            switch end {
+            case .timeout(let timeout):
+                connection.write([UInt8](repeating: 1, count: 16 * 1024 * 1024), timeout: timeout) { outcome.append($0) }
+            case .cancelWrites:
+                connection.write([UInt8](repeating: 1, count: 16 * 1024 * 1024)) { outcome.append($0) }
+                connection.cancelWrites()
+            }
+        }
+        try #require(await awaitCondition(seconds: 10) { outcome.count == 1 }, "the write ends")
+        try await loop.perform { connection.write([2]) { outcome.append($0) } }
+        #expect(await awaitCondition(seconds: 10) { outcome.count == 2 })
+        let errors = outcome.snapshot.map { result -> EventLoopError? in
+            if case .failure(let error) = result { return error } else { return nil }
+        }
+        let expected: EventLoopError = if case .timeout = end { .timedOut } else { .cancelled }
+        #expect(errors == [expected, expected], "the write ends, and a later write fails the same way")
+        #expect(try await loop.perform { connection.pendingWriteBytes } == 0)
+        let closed = Counter()
+        try await loop.perform { connection.close { closed.increment() } }
+        #expect(await awaitCondition(seconds: 10) { closed.count == 1 }, "close completes")
+        #expect(try await loop.perform { loop.receiveBuffersInUse } == 0)
     }
 
     /// A read awaited in a task that is cancelled ends with `.cancelled`; the data comes with the next read.
@@ -326,7 +350,7 @@ enum AcceptedPair {
         reading.cancel()
         await #expect(throws: EventLoopError.cancelled) { _ = try await reading.value }
         var byte: UInt8 = 5
-        #expect(send(client, &byte, 1, Int32(MSG_NOSIGNAL)) == 1)
+        #expect(EchoClient.send(client, &byte, 1) == 1)
         #expect(try await connection.read(timeout: .seconds(10))?.bytes == [5])
     }
 
@@ -340,7 +364,7 @@ enum AcceptedPair {
         #expect(await awaitCondition(seconds: 10) { (try? EchoClient.refuses(port: listener.port)) == true })
         try await connection.write([3])
         var byte: UInt8 = 0
-        #expect(recv(client, &byte, 1, 0) == 1 && byte == 3, "the accepted connection still works")
+        #expect(EchoClient.recv(client, &byte, 1) == 1 && byte == 3, "the accepted connection still works")
     }
 
     /// The loop's termination cancels what is in flight and closes its sockets.
@@ -354,7 +378,7 @@ enum AcceptedPair {
         await loop.shutdown()
         #expect(outcome.snapshot == ["failure(the operation was cancelled)"])
         var byte: UInt8 = 0
-        #expect(recv(client, &byte, 1, 0) == 0, "the loop closed the accepted socket")
+        #expect(EchoClient.recv(client, &byte, 1) == 0, "the loop closed the accepted socket")
         #expect(try EchoClient.refuses(port: listener.port), "the loop closed the listener")
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 // Threads (ThreadGroup, runOnThreads, startDetachedThread) and Locked come from the helpers LoopKit itself
 // uses; every test target that imports TestSupport sees them.
 @_exported import LoopKitConcurrencyHelpers
@@ -30,6 +31,11 @@ public func waitUntil(seconds: Double = 30, _ condition: () -> Bool) -> Bool {
     return true
 }
 
+/// How long a test may hold a loop (a task of the loop that waits for the test to let it go) before the hold
+/// ends by itself: longer than any bounded wait a test makes meanwhile (the default 30 s of `waitUntil` and
+/// `awaitCondition`), so that such a wait fails first, with its own message.
+public let heldLoopLimitSeconds: Double = 120
+
 /// `waitUntil` for async code: suspends (yielding the task) between polls instead of blocking the thread, so
 /// that tasks the condition waits for can run on the cooperative pool meanwhile.
 @discardableResult
@@ -58,3 +64,20 @@ public let faultTestsEnabled: Bool = {
     guard let raw = getenv("LOOPKIT_FAULT_TESTS") else { return false }
     return String(cString: raw) == "1"
 }()
+
+private let nextHighFileDescriptor = Atomic<Int32>(0)
+
+/// Duplicates `fd` onto a number near the top of the fd table (below the soft RLIMIT_NOFILE), close-on-exec.
+/// The kernel hands out the lowest free number, so no concurrent test's open() or socket() gets this number,
+/// even after it is closed: a test may close it and expect it to stay closed. Each call in the process
+/// (every test target runs in one) returns a different number. Returns -1 when the limit leaves no room
+/// above the numbers tests use (256) or dup2 fails.
+public func highFileDescriptor(duplicating fd: Int32) -> Int32 {
+    var limit = rlimit()
+    guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return -1 }
+    let top = Int32(min(limit.rlim_cur, 1 << 20)) - 1
+    let target = top - nextHighFileDescriptor.add(1, ordering: .relaxed).oldValue
+    guard target > 256, dup2(fd, target) == target else { return -1 }
+    _ = fcntl(target, F_SETFD, FD_CLOEXEC)
+    return target
+}
