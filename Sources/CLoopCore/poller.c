@@ -125,6 +125,10 @@ int lk_poller_wait(lk_poller *p, int64_t timeout_ns, lk_poll_event *events, int 
     /* A signal ends the wait early with EINTR: wait again for what is left, so no wait ends before its
      * timeout unless something happened. */
     while ((rc = p->ops->wait(p, timeout_ns, events, max, &w)) == -EINTR && !w) {
+        if (lk__io_before_wait(p)) { /* the interrupted wait queued completions: the caller takes them */
+            rc = 0;
+            break;
+        }
         if (timeout_ns > 0 && (timeout_ns = deadline - lk_clock_now_ns()) <= 0) {
             rc = 0;
             break;
