@@ -193,12 +193,18 @@ extension EventLoop {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 outcome.install(continuation)
+                // Answers `.terminated` if the task that starts the operation is released unrun (close()).
+                let unstarted = OnRelease { outcome.resume(.failure(.terminated)) }
                 let run = UncheckedBox<() -> Void> {
+                    unstarted.disarm()
                     if shared.isCancelled {
                         outcome.resume(.failure(.cancelled))
                         return
                     }
-                    let cancel = start { outcome.resume($0) }
+                    let cancel = start { result in
+                        shared.finish() // a cancellation after this point has nothing left to cancel
+                        outcome.resume(result)
+                    }
                     if let cancel, shared.install(UncheckedBox(cancel)) { cancel() }
                 }
                 if inEventLoop {
@@ -246,17 +252,39 @@ final class Outcome<T: Sendable>: Sendable {
     var value: T { state.withLock { $0.value! } }
 }
 
+/// Runs an action when released, unless disarmed first.
+final class OnRelease: Sendable {
+    private let action: Locked<(@Sendable () -> Void)?>
+
+    init(_ action: @escaping @Sendable () -> Void) { self.action = Locked(action) }
+
+    func disarm() { action.withLock { $0 = nil } }
+
+    deinit { action.withLock { $0.take() }?() }
+}
+
 /// The cancellation state an awaited loop operation shares with its task's cancellation handler.
 final class OperationCancellation: Sendable {
-    private let state = Locked<(cancelled: Bool, action: UncheckedBox<() -> Void>?)>((false, nil))
+    private let state = Locked<(cancelled: Bool, finished: Bool, action: UncheckedBox<() -> Void>?)>((false, false, nil))
 
     var isCancelled: Bool { state.withLock { $0.cancelled } }
 
-    /// Installs the operation's cancel action; true when the task was cancelled meanwhile (run it now).
+    /// Installs the operation's cancel action, unless the operation has finished; true when the task was
+    /// cancelled meanwhile (run it now).
     func install(_ action: UncheckedBox<() -> Void>) -> Bool {
         state.withLock { state in
+            guard !state.finished else { return false }
             state.action = action
             return state.cancelled
+        }
+    }
+
+    /// The operation completed: a later cancellation of the task runs nothing (the action could affect
+    /// other operations, e.g. cancel writes queued after this one).
+    func finish() {
+        state.withLock { state in
+            state.finished = true
+            state.action = nil
         }
     }
 

@@ -151,12 +151,14 @@ extension EventLoop {
         if !lifecycle.isCloseRequested {
             drainUntilEmpty()
         }
+        // Socket operations end (cancelled, their fds closed) before the last drain: their handlers resume
+        // awaiting tasks, whose jobs may come back to this loop (an actor pinned to it) and must still run.
+        finishCompletions()
         // After close(), or what a close() racing the drain left behind: closures are released, executor
         // jobs run (an awaiting task must not hang), and what those jobs queue is handled the same way.
         repeat { discardQueued(runningExecutorJobs: true) } while hasPendingWork()
         phase = .finished // nothing submitted from here on would ever run
         unregisterAll()
-        finishCompletions()
         if let poller {
             runningBackend.store(0, ordering: .releasing)
             lk_poller_destroy(poller)

@@ -1,5 +1,5 @@
 import Glibc
-import LoopKit
+@testable import LoopKit
 import Synchronization
 import Testing
 import TestSupport
@@ -390,5 +390,36 @@ import TestSupport
         #expect(loop.pendingTimerCount == 0)
         #expect(throws: EventLoopError.terminated) { try loop.submit {} }
         loop.shutdown() // idempotent from outside
+    }
+
+    /// An awaited loop operation whose starting task close() releases unrun ends with `.terminated`: the
+    /// awaiting task must not stay suspended.
+    @Test func anAwaitedOperationWhoseStartCloseDiscardsEndsTerminated() async throws {
+        var configuration = EventLoop.Configuration.testing()
+        configuration.metricsEnabled = true // counts the start task's push
+        let loop = try startedLoop(configuration)
+        defer { loop.shutdownForCleanup() }
+        let release = try holdLoop(loop)
+        let outcome = OrderLog<String>()
+        let submittedBefore = loop.foreignExternalSubmitted.load(ordering: .relaxed)
+        let operation = Task {
+            do {
+                let value: Int = try await loop.loopOperation { complete in
+                    complete(.success(1))
+                    return nil
+                }
+                outcome.append("value \(value)")
+            } catch {
+                outcome.append("\(error)")
+            }
+        }
+        #expect(await awaitCondition(seconds: 10) {
+            loop.foreignExternalSubmitted.load(ordering: .relaxed) > submittedBefore
+        }, "the operation's start is queued behind the held task")
+        _ = loop.requestTermination(close: true) // close(), without waiting: the hold still blocks the loop
+        release()
+        #expect(await awaitCondition(seconds: 10) { outcome.count == 1 }, "the awaiting task resumes")
+        #expect(outcome.snapshot == ["\(EventLoopError.terminated)"])
+        if outcome.count == 1 { _ = await operation.result } // a task left suspended is not awaited
     }
 }
