@@ -112,8 +112,8 @@ void lk_gate_close(lk_gate *g) {
          r = atomic_load_explicit(&r->next, memory_order_acquire)) {
         /* spin/gate.pml: NO_CLOSER_WAIT. Polled relaxed, confirmed with acquire: the wait ends on an acquire
          * load that reads 0, as a plain acquire spin would. The relaxed polls matter under ThreadSanitizer,
-         * where every acquire load takes the location's lock: closers spinning with acquire loads kept the
-         * submitter's exit store from taking it, and the submitter never left. */
+         * where every acquire load takes the location's lock: a closer spinning on acquire loads can keep the
+         * submitter's release in lk_gate_exit from ever taking it. */
         for (;;) {
             while (atomic_load_explicit(&r->inside, memory_order_relaxed) != 0) lk_thread_spin_pause(); /* a poll */
             /* acquire: pairs with lk_gate_exit's release; the submitter's task is then visible. */

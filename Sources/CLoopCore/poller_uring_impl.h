@@ -18,7 +18,7 @@
 #define UD_KIND_IGNORE 2ull
 #define UD_KIND_OP 3ull /* a completion operation: slot in bits 0..31, its generation in 32..61 */
 #define UD_KIND(ud) ((ud) >> 62)
-#define UD_GEN_MASK 0x3fffffffu
+#define UD_GEN_MASK LK_IO_GEN_MASK /* an operation's generation, as io_impl.h counts it */
 
 typedef struct uring_fd {
     uint32_t gen;      /* generation of the current registration */

@@ -150,10 +150,7 @@ void lk__uring_io_complete(lk_uring_poller *p, const struct io_uring_cqe *cqe) {
     uint32_t ring_buffer = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
     lk_io_op *op = lk__io_op(io, (uint32_t)ud, (uint32_t)(ud >> 32) & UD_GEN_MASK);
     if (op == NULL) { /* not expected: every request's last completion ends its op */
-        if (has_buffer) {
-            io->lent++; /* lk_io_buffer_release's accounting: put it straight back */
-            lk_io_buffer_release(&p->base, ring_buffer);
-        }
+        if (has_buffer) lk__uring_io_ring_release(&p->base, ring_buffer); /* never lent: straight back */
         return;
     }
     bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
@@ -187,8 +184,7 @@ void lk__uring_io_complete(lk_uring_poller *p, const struct io_uring_cqe *cqe) {
             return;
         }
         if (has_buffer) { /* end of stream or an error with a buffer picked: straight back into the ring */
-            io->lent++;
-            lk_io_buffer_release(&p->base, ring_buffer);
+            lk__uring_io_ring_release(&p->base, ring_buffer);
         }
         if (res == -ENOBUFS && !more) {
             continue_op(io, op); /* the ring ran dry: resume once a buffer is back */

@@ -23,7 +23,8 @@
  *   send     one completion: the bytes sent (possibly fewer than asked) or -errno. `data` must stay valid
  *            until the completion. MSG_NOSIGNAL: a reset peer gives -EPIPE or -ECONNRESET, not SIGPIPE.
  *   connect  one completion: 0 or -errno. The address is copied.
- *   close    one completion: 0 or -errno; the fd is closed either way. No other operation on the fd may be
+ *   close    one completion: 0 or -errno; the fd is closed either way, except for -ECANCELED (a close
+ *            cancelled before it was submitted: the fd is still open). No other operation on the fd may be
  *            in flight (cancel them and take their completions first).
  * A completion without LK_IO_F_MORE is the operation's last; its id is invalid from then on.
  *
@@ -74,8 +75,11 @@ int lk_io_setup(lk_poller *p, void *memory, uint32_t count, uint32_t size, uint3
 bool lk_io_uses_buffer_ring(const lk_poller *p);
 
 /* Start an operation; `token` comes back in its completions. Return an id (>= 0) for lk_io_cancel, or
- * -EINVAL (lk_io_setup not called, negative fd, bad length), -ENOMEM, -EBUSY (io_uring: the submission queue
- * is full and could not be flushed); epoll: -errno from epoll_ctl(2) (-EPERM: fd cannot be polled). */
+ * -EINVAL (lk_io_setup not called, negative fd, bad length), -ENOMEM. An operation that cannot be submitted
+ * now (a full submission queue) waits and is submitted at a later wait; one the backend refuses ends with
+ * that error as its final completion (epoll: -errno from epoll_ctl(2), e.g. -EPERM for an fd that cannot be
+ * polled, and -EEXIST for a second receive or accept, or a second send or connect, on one socket at a time:
+ * keep to one reader and one writer per socket on either backend). */
 int64_t lk_io_accept(lk_poller *p, int fd, uint64_t token);
 int64_t lk_io_recv(lk_poller *p, int fd, uint64_t token);
 int64_t lk_io_send(lk_poller *p, int fd, const void *data, uint32_t length, uint64_t token);
