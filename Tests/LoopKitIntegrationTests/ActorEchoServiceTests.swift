@@ -68,6 +68,11 @@ private enum BlockingClient {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        // Every call is bounded: a server that stops answering fails the test instead of hanging it.
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
+            setsockopt(fd, SOL_SOCKET, option, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
@@ -78,11 +83,15 @@ private enum BlockingClient {
         guard connected == 0 else { return false }
         for round in 0..<rounds {
             let message = (0..<(1 + round % 64)).map { UInt8(truncatingIfNeeded: Int(seed) &* 31 &+ round &+ $0) }
-            guard message.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == message.count else { return false }
+            var sent = -1
+            repeat { sent = message.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+            while sent < 0 && errno == EINTR
+            guard sent == message.count else { return false }
             var received: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 64)
             while received.count < message.count {
                 let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n < 0 && errno == EINTR { continue } // a call on a socket with a timeout is not restarted
                 guard n > 0 else { return false }
                 received += chunk[0..<n]
             }

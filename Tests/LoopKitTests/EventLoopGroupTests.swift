@@ -305,7 +305,7 @@ import TestSupport
             configuration.loop.idleStrategy = .park
             let group = try! EventLoopGroup(configuration: configuration)
             try! group[0].submit { group.shutdown() }
-            group[0].waitUntilTerminated()
+            await group[0].waitUntilTerminated()
             exit(0) // reached only if shutdown() ran on the loop thread instead of stopping the process
         }
     }

@@ -32,16 +32,15 @@ import TestSupport
         let loop = try startedLoop(configuration)
         defer { loop.shutdown() }
         let log = OrderLog<String>()
-        let hold = Atomic<Bool>(true)
+        let release = try holdLoop(loop) // t1 and t2 are both queued, then taken in one batch
         try loop.submit {
-            _ = waitUntil { !hold.load(ordering: .acquiring) }
             try? loop.queueMicrotask { log.append("m1") }
             log.append("t1")
         }
         try loop.submit { log.append("t2") }
-        hold.store(false, ordering: .releasing)
+        release()
         #expect(waitUntil { log.count == 3 })
-        #expect(log.snapshot == ["t1", "m1", "t2"])
+        #expect(log.snapshot == ["t1", "m1", "t2"], "strict mode: right after t1, within the batch")
     }
 
     /// Strict mode drains after every task; a microtask that runs an internal task inline re-enters the
@@ -116,8 +115,8 @@ import TestSupport
                     queueFailures.increment()
                 }
             }
-            try? loop.submit { externalAt.store(next.load(ordering: .relaxed), ordering: .relaxed) }
-            try? loop.scheduleTimer(after: .zero) { timerAt.store(next.load(ordering: .relaxed), ordering: .relaxed) }
+            _ = try? loop.submit { externalAt.store(next.load(ordering: .relaxed), ordering: .relaxed) }
+            _ = try? loop.scheduleTimer(after: .zero) { timerAt.store(next.load(ordering: .relaxed), ordering: .relaxed) }
         }
         #expect(waitUntil(seconds: 30) { next.load(ordering: .relaxed) > 1000 })
         try loop.submit { foreignAt.store(next.load(ordering: .relaxed), ordering: .relaxed) }

@@ -82,7 +82,7 @@ import TestSupport
                 _ = loop.tickAnchor
                 _ = loop.currentTickTime
                 // The anchor's mutex is not fair: two writers re-taking it back to back can keep the loop's
-                // reader waiting for the whole run (seen under ThreadSanitizer). A yield now and then lets
+                // reader waiting for the whole run (under ThreadSanitizer they do). A yield now and then lets
                 // the ticks interleave with the writes, which is the race this test is about.
                 if i & 63 == 0 { sched_yield() }
             }
