@@ -2,8 +2,8 @@ import ArgumentParser
 import Glibc
 
 /// Progress on standard error, written between measurements and never inside one: a live line rewritten in
-/// place when standard error is a terminal, plain lines otherwise (one when a case starts, then at most one
-/// every 10 s, for CI logs), or nothing. Standard output stays free of it.
+/// place when standard error is a terminal, plain lines otherwise (one when a workload starts, then at most
+/// one every 10 s, for CI logs), or nothing. Standard output stays free of it.
 final class Progress {
     enum Mode: String, ExpressibleByArgument, CaseIterable {
         /// `live` on a terminal, `lines` otherwise.

@@ -61,7 +61,10 @@ enum EchoLoad {
     }
 
     /// One connection, `roundTrips` sequential 64-byte round trips; the latency of each.
-    static func latency(port: UInt16, roundTrips: Int, warmUp: Int = 1_000) -> (histogram: Histogram<UInt64>, totalNs: Int64) {
+    /// Untimed round trips before `latency` measures.
+    static let latencyWarmUp = 1_000
+
+    static func latency(port: UInt16, roundTrips: Int, warmUp: Int = latencyWarmUp) -> (histogram: Histogram<UInt64>, totalNs: Int64) {
         let fd = connect(port: port)
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: messageSize, alignment: 8)
         let back = UnsafeMutableRawBufferPointer.allocate(byteCount: messageSize, alignment: 8)
@@ -88,12 +91,13 @@ enum EchoLoad {
     /// the last check.
     static func throughput(port: UInt16, connections: Int, messages: Int, window: Int) -> Int64 {
         let fds = (0..<connections).map { _ in connect(port: port) }
-        let start = now()
-        runOnThreads(connections) { c in
+        let gate = StartGate(threads: connections)
+        let start = gate.run { c in
             let size = messageSize * window
             let out = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
             let back = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
             defer { out.deallocate(); back.deallocate() }
+            gate.arriveAndWait()
             var sent = 0
             while sent < messages {
                 let count = Swift.min(window, messages - sent)
@@ -113,11 +117,12 @@ enum EchoLoad {
 
     /// `total` connections over `threads` threads: connect, one 64-byte round trip, close. Wall time.
     static func churn(port: UInt16, total: Int, threads: Int) -> Int64 {
-        let start = now()
-        runOnThreads(threads) { t in
+        let gate = StartGate(threads: threads)
+        let start = gate.run { t in
             let out = UnsafeMutableRawBufferPointer.allocate(byteCount: messageSize, alignment: 8)
             let back = UnsafeMutableRawBufferPointer.allocate(byteCount: messageSize, alignment: 8)
             defer { out.deallocate(); back.deallocate() }
+            gate.arriveAndWait()
             for i in stride(from: t, to: total, by: threads) {
                 let fd = connect(port: port)
                 fill(out, connection: t, index: i)

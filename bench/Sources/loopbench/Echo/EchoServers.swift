@@ -213,7 +213,8 @@ final class LibUVEchoServer: EchoServer, @unchecked Sendable { // start/stop fro
     }
 
     func start() throws -> UInt16 {
-        guard uv_loop_init(loop) == 0 else { throw PeerError.libuv(-1) }
+        let rc = uv_loop_init(loop)
+        guard rc == 0 else { throw PeerError.libuv(rc) }
         uv_tcp_init(loop, server)
         var address = sockaddr_in()
         uv_ip4_addr("127.0.0.1", 0, &address)

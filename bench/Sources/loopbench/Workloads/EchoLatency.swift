@@ -13,7 +13,8 @@ struct EchoLatency: Workload {
         case .micro, .scaling: return []
         }
         return [WorkloadCase(params: [("round_trips", "\(rounds)")], contestants: EchoKind.all(plan).map { kind in
-            kind.contestant(ops: rounds) { port in
+            // The server's CPU is read around the whole run, its warm-up round trips included.
+            kind.contestant(ops: rounds + EchoLoad.latencyWarmUp) { port in
                 let (histogram, total) = EchoLoad.latency(port: port, roundTrips: rounds)
                 var result = RunResult(nsPerOp: Double(total) / Double(rounds))
                 result.record(latency: histogram)
