@@ -73,14 +73,14 @@ extension EventLoop {
     /// Whether receives use the kernel's provided-buffer ring (io_uring, where supported and configured);
     /// nil before the first socket operation or off the loop's run. Loop thread only.
     public var usesBufferRing: Bool? {
-        preconditionInEventLoop("usesBufferRing")
+        preconditionInEventLoop("EventLoop.usesBufferRing")
         guard let poller, completions.pool != nil else { return nil }
         return lk_io_uses_buffer_ring(poller)
     }
 
     /// Receive buffers lent out: delivered in `IOBuffer`s not yet released. Loop thread only.
     public var receiveBuffersInUse: Int {
-        preconditionInEventLoop("receiveBuffersInUse")
+        preconditionInEventLoop("EventLoop.receiveBuffersInUse")
         guard let poller else { return 0 }
         return Int(lk_io_buffers_lent(poller))
     }
@@ -109,7 +109,7 @@ extension EventLoop {
     /// - Throws: `.terminated` (the loop is terminating), `.outOfMemory`, `.system`.
     func startIO(_ operation: String, _ start: (OpaquePointer, UInt64) -> Int64,
                  handler: @escaping (IOCompletion) -> Void) throws(EventLoopError) -> IOOperation {
-        preconditionInEventLoop("startIO")
+        preconditionInEventLoop("EventLoop.startIO")
         let poller = try ioPoller()
         completions.nextToken &+= 1
         let token = completions.nextToken

@@ -51,7 +51,7 @@ extension EventLoop {
     ///   such as `/dev/null`), `.terminated` (the loop is terminating), `.outOfMemory`, `.system`.
     public func register(fd: Int32, events: IOEvents, ownership: FDOwnership = .borrowed,
                          handler: @escaping (IOEvents) -> Void) throws {
-        preconditionInEventLoop("register(fd:events:ownership:handler:)")
+        preconditionInEventLoop("EventLoop.register(fd:events:ownership:handler:)")
         guard let poller, phase == .ticking, lk_wake_state_load(wake) != LK_STATE_TERMINATING else {
             throw EventLoopError.terminated
         }
@@ -74,7 +74,7 @@ extension EventLoop {
     /// - Throws: `EventLoopError.notRegistered`, `.invalidFileDescriptor`, `.outOfMemory`, `.system` (the
     ///   kernel refused the change; the previous interest stays in force).
     public func modify(fd: Int32, events: IOEvents) throws {
-        preconditionInEventLoop("modify(fd:events:)")
+        preconditionInEventLoop("EventLoop.modify(fd:events:)")
         guard let poller, Int(fd) >= 0, Int(fd) < registrations.count, registrations[Int(fd)] != nil else {
             throw EventLoopError.notRegistered(fd: fd)
         }
@@ -88,7 +88,7 @@ extension EventLoop {
     ///   removal (epoll_ctl failed; io_uring's submission queue was full and could not be flushed: EBUSY).
     ///   The fd is still registered then, and `unregister` may be called again.
     public func unregister(fd: Int32) throws {
-        preconditionInEventLoop("unregister(fd:)")
+        preconditionInEventLoop("EventLoop.unregister(fd:)")
         guard let poller, Int(fd) >= 0, Int(fd) < registrations.count, registrations[Int(fd)] != nil else {
             throw EventLoopError.notRegistered(fd: fd)
         }

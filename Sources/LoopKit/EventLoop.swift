@@ -266,8 +266,10 @@ public final class EventLoop: @unchecked Sendable {
         precondition(inEventLoop, "EventLoop.preconditionInEventLoop: called off the loop thread", file: file, line: line)
     }
 
+    /// `api`: the full name of the API, as a user calls it (`EventLoop.register(fd:events:ownership:handler:)`,
+    /// `TCPConnection.read`).
     func preconditionInEventLoop(_ api: String) {
-        precondition(inEventLoop, "EventLoop.\(api) must be called on the loop thread (from inside a task); from another thread, submit a task that calls it")
+        precondition(inEventLoop, "\(api) must be called on the loop thread (from inside a task); from another thread, submit a task that calls it")
     }
 
     // MARK: Helpers
